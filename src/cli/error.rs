@@ -1,0 +1,30 @@
+//! Errors of the command line layer.
+
+use std::path::PathBuf;
+use thiserror::Error;
+
+/// Why a subcommand could not do its job (as opposed to finding a problem,
+/// which is its job and is reported through its exit status).
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum CliError {
+    /// A report or output file could not be written.
+    #[error("cannot write {path}: {source} (check that the directory is writable, or pass another one)")]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// What the OS said.
+        source: std::io::Error,
+    },
+    /// Input could not be read.
+    #[error("cannot read {what}: {source}")]
+    Read {
+        /// The file or stream.
+        what: String,
+        /// What the OS said.
+        source: std::io::Error,
+    },
+    /// The arguments do not make sense together.
+    #[error("{0}")]
+    Usage(String),
+}

@@ -1,0 +1,44 @@
+//! The `mqtls` command line: one file per subcommand.
+
+mod check;
+mod error;
+
+pub use error::CliError;
+
+use clap::{Parser, Subcommand};
+
+/// Memory-safety regression and fuzzing harness for MQTT over TLS.
+///
+/// Start with `mqtls check`: it runs the whole harness on a built-in default
+/// and exits non-zero when anything leaked, was freed twice or was left
+/// unfinished.
+#[derive(Debug, Parser)]
+#[command(name = "mqtls", version, about, long_about = None)]
+pub struct Cli {
+    /// What to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the whole harness (the main job) and write reports.
+    Check(check::Args),
+}
+
+/// Parses the process arguments, runs the subcommand and returns the exit
+/// status.
+pub fn main() -> i32 {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Check(a) => check::run(a),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("mqtls: {e}");
+            2
+        }
+    }
+}

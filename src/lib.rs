@@ -1,0 +1,16 @@
+//! mqtls-harness: a memory-safety regression and fuzzing harness for MQTT over TLS.
+//!
+//! Layers, bottom up:
+//! - [`sync`]: the std/loom switch every shared primitive goes through;
+//! - [`ledger`]: counted message handles and operations, checked on every run;
+//! - [`codec`]: MQTT 3.1.1 and 5.0 packets and the streaming frame decoder;
+//! - [`tls`]: rustls configurations from PEM files or an in-memory test PKI;
+//! - [`cli`]: the `mqtls` command line.
+#![warn(missing_docs)]
+
+pub mod cli;
+pub mod codec;
+pub mod ledger;
+pub mod report;
+pub mod sync;
+pub mod tls;

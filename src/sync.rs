@@ -1,0 +1,43 @@
+//! The one place that names concurrency primitives.
+//!
+//! Every piece of shared kernel and ledger state uses these aliases, so that
+//! `cargo test --features loom` swaps the whole crate onto loom's model-checked
+//! types at once. Nothing else in the crate may import `std::sync` or
+//! `std::thread` for shared state: a primitive that bypasses this module is an
+//! interleaving loom can no longer see.
+//!
+//! tokio-rustls and the tokio shell need `std::sync::Arc` regardless of the
+//! feature; they import it as [`StdArc`] from here, so that the exception is
+//! visible in one place.
+
+pub use std::sync::Arc as StdArc;
+
+#[cfg(not(feature = "loom"))]
+mod imp {
+    pub use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+    pub use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+    pub use std::thread;
+    pub use std::thread_local;
+}
+
+#[cfg(feature = "loom")]
+mod imp {
+    pub use loom::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+    pub use loom::sync::{Arc, Condvar, Mutex, MutexGuard};
+    pub use loom::thread;
+    pub use loom::thread_local;
+}
+
+pub use imp::*;
+
+/// Locks a mutex, recovering the data if a previous holder panicked.
+///
+/// A panic inside a kernel critical section is already a reported failure;
+/// poisoning every later lock would turn one finding into a cascade of
+/// unrelated ones and hide the ledger's own report.
+pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    match m.lock() {
+        Ok(g) => g,
+        Err(poisoned) => poisoned.into_inner(),
+    }
+}

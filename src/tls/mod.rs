@@ -1,0 +1,1 @@
+//! rustls configuration layer (being written: see issue 4).
