@@ -8,8 +8,11 @@
 //! - [`cli`]: the `mqtls` command line.
 #![warn(missing_docs)]
 
+pub mod broker;
 pub mod cli;
 pub mod codec;
+pub mod faults;
+pub mod kernels;
 pub mod ledger;
 pub mod report;
 pub mod sync;

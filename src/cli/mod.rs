@@ -2,6 +2,7 @@
 
 mod check;
 mod error;
+mod zoo;
 
 pub use error::CliError;
 
@@ -25,6 +26,8 @@ pub struct Cli {
 pub enum Command {
     /// Run the whole harness (the main job) and write reports.
     Check(check::Args),
+    /// The bug zoo: the historic faults the harness reproduces.
+    Zoo(zoo::Args),
 }
 
 /// Parses the process arguments, runs the subcommand and returns the exit
@@ -33,6 +36,7 @@ pub fn main() -> i32 {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Check(a) => check::run(a),
+        Command::Zoo(a) => zoo::run(a),
     };
     match result {
         Ok(code) => code,

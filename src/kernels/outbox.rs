@@ -1,0 +1,303 @@
+//! The per-connection send queue plus the write in flight.
+//!
+//! Ownership (ZOO.md rule 3): a queued message's reference travels to the
+//! wire. Write completion releases it (the transport), a write error
+//! releases it (the protocol's send callback), and close releases the ones
+//! still queued. The write in flight sits in a [`MsgSlot`]; every release of
+//! it clears the slot in the same critical section (rule 6).
+//!
+//! The outbox does not know how a message becomes bytes: each entry carries
+//! a frame description `F` that the writer interprets (a raw packet, or a
+//! PUBLISH delivery whose header is encoded per subscriber).
+
+use crate::faults::{Fault, FaultSet};
+use crate::ledger::{Borrow, LedgerError, MsgRef, MsgSlot, Op, Outcome};
+use crate::sync::{Mutex, lock};
+use std::collections::VecDeque;
+
+/// One thing to send.
+#[derive(Debug)]
+pub enum Entry<F> {
+    /// A message the queue owns one reference of.
+    Msg {
+        /// The reference that travels to the wire.
+        msg: MsgRef,
+        /// How the writer encodes it.
+        frame: F,
+    },
+    /// A message still held in its operation's slot (a QoS 0 PUBLISH): the
+    /// operation finishes when the write does.
+    Op {
+        /// The caller's operation; its slot holds the message.
+        op: Op,
+        /// How the writer encodes it.
+        frame: F,
+    },
+}
+
+impl<F> Entry<F> {
+    fn frame(&self) -> &F {
+        match self {
+            Entry::Msg { frame, .. } | Entry::Op { frame, .. } => frame,
+        }
+    }
+}
+
+/// Why an entry was not queued. The entry was already disposed of by the
+/// outbox (released, its op finished with `Closed`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refused {
+    /// The connection is closed.
+    Closed,
+    /// The queue is at its bound.
+    Full,
+}
+
+/// The write in flight: a message borrowed for the duration of the write.
+/// Hand it back to [`Outbox::write_done`].
+pub struct WriteJob<F> {
+    id: u64,
+    borrow: Borrow,
+    frame: F,
+}
+
+impl<F> WriteJob<F> {
+    /// The bytes of the message being written (a freed message is reported
+    /// by the ledger and refused here).
+    pub fn data(&self) -> Result<bytes::Bytes, LedgerError> {
+        self.borrow.data()
+    }
+
+    /// How to encode it.
+    pub fn frame(&self) -> &F {
+        &self.frame
+    }
+
+    /// The message written.
+    pub fn msg(&self) -> &MsgRef {
+        self.borrow.msg()
+    }
+}
+
+/// How a write ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WriteResult {
+    /// All bytes were handed to the transport.
+    Complete,
+    /// The transport failed; the connection is going down.
+    Failed(String),
+}
+
+struct State<F> {
+    queue: VecDeque<Entry<F>>,
+    /// The transport's write slot.
+    tx: MsgSlot,
+    /// The operation finished by the write in flight (QoS 0 PUBLISH).
+    tx_op: Option<Op>,
+    /// Id of the write in flight, if one is.
+    busy: Option<u64>,
+    next_job: u64,
+    closed: bool,
+}
+
+type Waker = Box<dyn Fn() + Send + Sync>;
+
+/// The per-connection send queue and write in flight.
+pub struct Outbox<F> {
+    state: Mutex<State<F>>,
+    faults: FaultSet,
+    max_queued: usize,
+    waker: Option<Waker>,
+}
+
+impl<F: Clone> Outbox<F> {
+    /// An empty, open outbox holding at most `max_queued` entries.
+    pub fn new(faults: FaultSet, max_queued: usize) -> Self {
+        Outbox {
+            state: Mutex::new(State {
+                queue: VecDeque::new(),
+                tx: MsgSlot::new(),
+                tx_op: None,
+                busy: None,
+                next_job: 1,
+                closed: false,
+            }),
+            faults,
+            max_queued,
+            waker: None,
+        }
+    }
+
+    /// Calls `waker` (outside the lock) whenever an entry is queued or the
+    /// outbox closes, so an async writer can sleep until there is work.
+    pub fn with_waker(mut self, waker: impl Fn() + Send + Sync + 'static) -> Self {
+        self.waker = Some(Box::new(waker));
+        self
+    }
+
+    fn wake(&self) {
+        if let Some(w) = &self.waker {
+            w();
+        }
+    }
+
+    /// Queues an entry. When refused, the entry's reference is released and
+    /// its operation finished here, so nothing leaks.
+    pub fn enqueue(&self, entry: Entry<F>) -> Result<(), Refused> {
+        let (why, entry) = {
+            let mut st = lock(&self.state);
+            let why = if st.closed {
+                Refused::Closed
+            } else if st.queue.len() >= self.max_queued {
+                Refused::Full
+            } else {
+                st.queue.push_back(entry);
+                drop(st);
+                self.wake();
+                return Ok(());
+            };
+            (why, entry)
+        };
+        match entry {
+            Entry::Msg { msg, .. } => msg.release("outbox::enqueue (refused)"),
+            Entry::Op { op, .. } => {
+                if let Some(m) = op.take_msg() {
+                    m.release("outbox::enqueue (refused)");
+                }
+                let outcome = match why {
+                    Refused::Closed => Outcome::Closed,
+                    Refused::Full => Outcome::Failed("send queue full".into()),
+                };
+                op.finish(outcome, "outbox::enqueue (refused)");
+            }
+        }
+        Err(why)
+    }
+
+    /// Entries waiting (not counting the write in flight).
+    pub fn queued(&self) -> usize {
+        lock(&self.state).queue.len()
+    }
+
+    /// True once [`Outbox::close`] ran.
+    pub fn is_closed(&self) -> bool {
+        lock(&self.state).closed
+    }
+
+    /// True while nothing is queued or in flight.
+    pub fn is_idle(&self) -> bool {
+        let st = lock(&self.state);
+        st.queue.is_empty() && st.busy.is_none()
+    }
+
+    /// Starts writing the next entry, if any and if no write is in flight.
+    pub fn start_write(&self) -> Option<WriteJob<F>> {
+        let mut st = lock(&self.state);
+        if st.busy.is_some() || st.closed {
+            return None;
+        }
+        loop {
+            let entry = st.queue.pop_front()?;
+            let frame = entry.frame().clone();
+            let (msg, op) = match entry {
+                Entry::Msg { msg, .. } => (msg, None),
+                Entry::Op { op, .. } => match op.take_msg() {
+                    Some(m) => (m, Some(op)),
+                    None => {
+                        // The caller took its message back (cancel); there
+                        // is nothing to write for this op any more.
+                        op.finish(Outcome::Canceled, "outbox::start_write (empty op)");
+                        continue;
+                    }
+                },
+            };
+            let borrow = match msg.borrow("tls::write start") {
+                Ok(b) => b,
+                Err(_) => {
+                    // Freed under the queue: the ledger has the report, and
+                    // dropping a stale handle records nothing more.
+                    drop(msg);
+                    if let Some(op) = op {
+                        let why = Outcome::Failed("message freed while queued".into());
+                        op.finish(why, "tls::write start");
+                    }
+                    continue;
+                }
+            };
+            if let Some(stale) = st.tx.set(msg) {
+                // Only a completion that released without clearing leaves
+                // something here; releasing it is what the C code did next.
+                stale.release("tls::write start (previous write slot)");
+            }
+            let id = st.next_job;
+            st.next_job += 1;
+            st.busy = Some(id);
+            st.tx_op = op;
+            return Some(WriteJob { id, borrow, frame });
+        }
+    }
+
+    /// Ends the write in flight. On `Complete` the transport releases the
+    /// wire reference; on `Failed` the send callback does. Either way the
+    /// slot is cleared with the release, and a QoS 0 op is finished.
+    pub fn write_done(&self, job: WriteJob<F>, result: WriteResult) {
+        let WriteJob { id, borrow, .. } = job;
+        // The borrow ends before the release: the write no longer reads it.
+        drop(borrow);
+        let mut st = lock(&self.state);
+        if st.busy != Some(id) {
+            return;
+        }
+        st.busy = None;
+        let op = st.tx_op.take();
+        match &result {
+            WriteResult::Complete => {
+                self.faults
+                    .release_slot(Fault::Nanonng230, &mut st.tx, "tls::write_done")
+            }
+            WriteResult::Failed(_) => {
+                if let Some(m) = st.tx.take() {
+                    m.release("send_cb (write error)");
+                }
+            }
+        }
+        drop(st);
+        if let Some(op) = op {
+            let outcome = match result {
+                WriteResult::Complete => Outcome::Success,
+                WriteResult::Failed(why) => Outcome::Failed(why),
+            };
+            op.finish(outcome, "send_cb");
+        }
+    }
+
+    /// Closes the outbox: every queued entry is released (and its op
+    /// finished with `Closed`); the write in flight, if any, is left to its
+    /// completion. With no write in flight, whatever the write slot still
+    /// holds is released (teardown).
+    pub fn close(&self) {
+        let (drained, stale) = {
+            let mut st = lock(&self.state);
+            st.closed = true;
+            let drained: Vec<Entry<F>> = st.queue.drain(..).collect();
+            let stale = if st.busy.is_none() { st.tx.take() } else { None };
+            (drained, stale)
+        };
+        for e in drained {
+            match e {
+                Entry::Msg { msg, .. } => msg.release("close: queue flush"),
+                Entry::Op { op, .. } => {
+                    op.with_msg(|slot| {
+                        self.faults
+                            .release_slot(Fault::Nanomq1329, slot, "close: queue flush")
+                    });
+                    op.finish(Outcome::Closed, "close: queue flush");
+                }
+            }
+        }
+        if let Some(m) = stale {
+            m.release("teardown: write slot");
+        }
+        self.wake();
+    }
+}

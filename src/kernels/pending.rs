@@ -1,0 +1,258 @@
+//! Operations parked waiting for their acknowledgement (client side).
+//!
+//! Ownership (ZOO.md rules 2, 4, 5): a parked operation holds its own
+//! reference to its request message in its slot (the wire holds another).
+//! Whoever takes the operation out of the table (the ACK, the timeout, a
+//! cancel, the close) releases that reference, clears the slot and finishes
+//! the operation, all under the table's lock, so nobody else can reach the
+//! operation half-done.
+
+use crate::faults::{Fault, FaultSet};
+use crate::ledger::{MsgRef, Op, Outcome};
+use crate::sync::{Mutex, lock};
+use std::collections::BTreeMap;
+
+/// Which acknowledgement a parked operation waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// The first (and for most packets only) acknowledgement: CONNACK,
+    /// SUBACK, UNSUBACK, PUBACK, or PUBREC for QoS 2.
+    Ack,
+    /// QoS 2 after PUBREC: waiting for PUBCOMP.
+    Pubcomp,
+}
+
+/// One parked operation.
+#[derive(Debug)]
+pub struct Parked {
+    /// The operation; its slot holds the request's own reference.
+    pub op: Op,
+    /// When the timer gives up on it (ms on the caller's clock), if ever.
+    pub deadline_ms: Option<u64>,
+    /// What it waits for.
+    pub stage: Stage,
+}
+
+/// What an acknowledgement found.
+#[derive(Debug)]
+pub enum AckResult {
+    /// The operation was finished by this acknowledgement.
+    Finished,
+    /// QoS 2: PUBREC moved the operation on to wait for PUBCOMP.
+    Advanced,
+    /// No operation waits under that packet id; the result message (if any)
+    /// comes back for the caller to release.
+    Unknown(Option<MsgRef>),
+}
+
+/// The pending table: packet id to parked operation.
+pub struct Pending {
+    table: Mutex<BTreeMap<u16, Parked>>,
+    faults: FaultSet,
+}
+
+impl Pending {
+    /// An empty table.
+    pub fn new(faults: FaultSet) -> Self {
+        Pending {
+            table: Mutex::new(BTreeMap::new()),
+            faults,
+        }
+    }
+
+    /// Parks `op` under `pid`. A packet id already in use is refused and
+    /// the operation handed back.
+    pub fn park(&self, pid: u16, op: Op, deadline_ms: Option<u64>) -> Result<(), Op> {
+        let mut t = lock(&self.table);
+        if t.contains_key(&pid) {
+            return Err(op);
+        }
+        t.insert(
+            pid,
+            Parked {
+                op,
+                deadline_ms,
+                stage: Stage::Ack,
+            },
+        );
+        Ok(())
+    }
+
+    /// The first packet id at or after `from` (wrapping, never 0) that no
+    /// parked operation uses, or `None` when all 65535 are taken.
+    pub fn free_pid(&self, from: u16) -> Option<u16> {
+        let t = lock(&self.table);
+        let mut pid = from.max(1);
+        for _ in 0..u16::MAX {
+            if !t.contains_key(&pid) {
+                return Some(pid);
+            }
+            pid = pid.checked_add(1).unwrap_or(1);
+        }
+        None
+    }
+
+    /// Parked operations right now.
+    pub fn len(&self) -> usize {
+        lock(&self.table).len()
+    }
+
+    /// True when nothing is parked.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The stage the operation under `pid` waits in.
+    pub fn stage(&self, pid: u16) -> Option<Stage> {
+        lock(&self.table).get(&pid).map(|p| p.stage)
+    }
+
+    /// The acknowledgement for `pid` arrived (rule 4). `result` is the
+    /// acknowledgement message the caller will own (a SUBACK); `advance`
+    /// says this is a PUBREC, after which a QoS 2 publish waits for PUBCOMP.
+    pub fn ack(&self, pid: u16, result: Option<MsgRef>, advance: bool) -> AckResult {
+        let f = self.faults;
+        if f.has(Fault::Nanonng83430191f) {
+            return self.ack_outside_lock(pid, result);
+        }
+        let mut t = lock(&self.table);
+        if advance {
+            if let Some(p) = t.get_mut(&pid).filter(|p| p.stage == Stage::Ack) {
+                p.op.with_msg(|s| f.release_slot(Fault::Nanonng23d0eb290, s, "reader: PUBREC"));
+                p.stage = Stage::Pubcomp;
+                return AckResult::Advanced;
+            }
+        }
+        let Some(p) = t.remove(&pid) else {
+            return AckResult::Unknown(result);
+        };
+        p.op.with_msg(|s| f.release_slot(Fault::Nanonng23d0eb290, s, "reader: ACK"));
+        if let Some(r) = result {
+            if let Some(old) = p.op.set_result(r, "reader: ACK") {
+                old.release("reader: ACK (displaced result)");
+            }
+        }
+        p.op.finish(Outcome::Success, "reader: ACK");
+        AckResult::Finished
+    }
+
+    /// NanoNNG 83430191f: the operation is looked up and its message
+    /// released under the lock, but it is finished after the lock is
+    /// dropped, and only then removed.
+    fn ack_outside_lock(&self, pid: u16, result: Option<MsgRef>) -> AckResult {
+        let op = {
+            let t = lock(&self.table);
+            let Some(p) = t.get(&pid) else {
+                return AckResult::Unknown(result);
+            };
+            let op = p.op.clone();
+            op.with_msg(|s| {
+                self.faults
+                    .release_slot(Fault::Nanonng23d0eb290, s, "reader: ACK")
+            });
+            op
+        };
+        if let Some(r) = result {
+            if let Some(old) = op.set_result(r, "reader: ACK (unlocked)") {
+                old.release("reader: ACK (displaced result)");
+            }
+        }
+        op.finish(Outcome::Success, "reader: ACK (unlocked)");
+        lock(&self.table).remove(&pid);
+        AckResult::Finished
+    }
+
+    /// The timer fired at `now_ms`: every operation past its deadline is
+    /// taken out, its reference released and it is finished `TimedOut`.
+    /// Returns the packet ids that expired.
+    pub fn expire(&self, now_ms: u64) -> Vec<u16> {
+        let mut t = lock(&self.table);
+        let due: Vec<u16> = t
+            .iter()
+            .filter(|(_, p)| p.deadline_ms.is_some_and(|d| d <= now_ms))
+            .map(|(pid, _)| *pid)
+            .collect();
+        for pid in &due {
+            if let Some(p) = t.remove(pid) {
+                p.op.with_msg(|s| {
+                    self.faults
+                        .release_slot(Fault::Nanonng23d0eb290, s, "timer: timeout")
+                });
+                p.op.finish(Outcome::TimedOut, "timer: timeout");
+            }
+        }
+        due
+    }
+
+    /// The timer for `pid` fired, whatever its deadline (the loom models'
+    /// timer thread). Returns true when it found the operation.
+    pub fn time_out(&self, pid: u16) -> bool {
+        let mut t = lock(&self.table);
+        let Some(p) = t.remove(&pid) else {
+            return false;
+        };
+        p.op.with_msg(|s| {
+            self.faults
+                .release_slot(Fault::Nanonng23d0eb290, s, "timer: timeout")
+        });
+        p.op.finish(Outcome::TimedOut, "timer: timeout");
+        true
+    }
+
+    /// The caller cancels `op` (rule 5). Returns true when it was parked.
+    pub fn cancel(&self, op: &Op) -> bool {
+        let f = self.faults;
+        let mut t = lock(&self.table);
+        let Some(pid) = t
+            .iter()
+            .find(|(_, p)| p.op.id() == op.id())
+            .map(|(pid, _)| *pid)
+        else {
+            return false;
+        };
+        if f.has(Fault::Nng355) {
+            // The op stays armed in the table; a late ACK finds it.
+            if let Some(p) = t.get(&pid) {
+                p.op.with_msg(|s| f.release_slot(Fault::Nanonng23d0eb290, s, "cancel"));
+                p.op.finish(Outcome::Canceled, "cancel");
+            }
+            return true;
+        }
+        if let Some(p) = t.remove(&pid) {
+            p.op.with_msg(|s| f.release_slot(Fault::Nanonng23d0eb290, s, "cancel"));
+            if !f.has(Fault::Nanonng1578) {
+                p.op.finish(Outcome::Canceled, "cancel");
+            }
+        }
+        true
+    }
+
+    /// The connection closed (rule 5): every operation `keep` does not
+    /// claim is finished `Closed` and its reference released. Kept ones
+    /// (QoS 1/2 publishes of a persistent session) stay parked for the
+    /// retransmission after reconnect.
+    pub fn close(&self, keep: impl Fn(&Parked) -> bool) {
+        let mut t = lock(&self.table);
+        let gone: Vec<u16> = t
+            .iter()
+            .filter(|(_, p)| !keep(p))
+            .map(|(pid, _)| *pid)
+            .collect();
+        for pid in gone {
+            if let Some(p) = t.remove(&pid) {
+                p.op.finish(Outcome::Closed, "close: pending flush");
+                if let Some(m) = p.op.take_msg() {
+                    m.release("close: pending flush");
+                }
+            }
+        }
+    }
+
+    /// Visits every parked operation in packet id order (for the
+    /// retransmission after reconnect).
+    pub fn for_each(&self, mut f: impl FnMut(u16, &Parked)) {
+        for (pid, p) in lock(&self.table).iter() {
+            f(*pid, p);
+        }
+    }
+}
