@@ -1,5 +1,542 @@
 //! The reference broker's kernel: sessions, the subscription tree, fan-out,
 //! the retained store, wills and takeover, driven by bytes and transport
 //! events (no I/O).
+//!
+//! A shell (the tokio + rustls server, the in-memory transport, the fuzzer)
+//! calls [`Broker::accept`] per connection, feeds received bytes to
+//! [`Broker::on_bytes`], drains each connection's [`Outbox`] to the wire,
+//! calls [`Broker::tick`] from its timer and [`Broker::connection_lost`]
+//! when a connection ends. [`Broker::shutdown`] releases everything, so that
+//! the ledger audit afterwards must be clean.
+//!
+//! Lock order: a connection's protocol state, then the broker state, then
+//! any connection's outbox. Nothing that holds an outbox lock calls back in.
 
+mod connect;
+mod route;
+pub mod retained;
+pub mod session;
+mod subscribe;
 pub mod topic_tree;
+
+use crate::codec::{
+    self, CodecError, Disconnect, FrameDecoder, Packet, PacketType, Publish, ReasonCode, Version,
+};
+use crate::faults::{Fault, FaultSet};
+use crate::kernels::frame::{OutFrame, msg_kind};
+use crate::kernels::outbox::{Entry, Outbox};
+use crate::ledger::{Ledger, MsgKind, MsgRef};
+use crate::sync::{Arc, AtomicBool, AtomicU64, Mutex, Ordering, StdArc, lock};
+use bytes::BytesMut;
+use retained::RetainedStore;
+use session::Session;
+use std::collections::{HashMap, HashSet};
+use topic_tree::TopicTree;
+
+/// Limits and switches of one broker.
+#[derive(Debug, Clone)]
+pub struct BrokerConfig {
+    /// Largest packet accepted (fixed header included).
+    pub max_packet_size: usize,
+    /// Entries a connection's send queue may hold; QoS 0 deliveries beyond
+    /// it are dropped.
+    pub max_queued: usize,
+    /// Upper bound on unacknowledged QoS 1/2 deliveries per session.
+    pub max_inflight: u16,
+    /// Deliveries kept for a disconnected persistent session.
+    pub max_offline: usize,
+    /// QoS 2 publishes a client may have awaiting PUBREL (our Receive
+    /// Maximum).
+    pub receive_maximum: u16,
+    /// The historic faults switched on (none by default).
+    pub faults: FaultSet,
+}
+
+impl Default for BrokerConfig {
+    fn default() -> Self {
+        BrokerConfig {
+            max_packet_size: codec::DEFAULT_MAX_PACKET_SIZE,
+            max_queued: 10_000,
+            max_inflight: 1_024,
+            max_offline: 10_000,
+            receive_maximum: 1_024,
+            faults: FaultSet::NONE,
+        }
+    }
+}
+
+/// What the shell does after feeding bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Flow {
+    /// Keep reading.
+    Continue,
+    /// Stop reading; write what is queued, then close the connection.
+    Close(CloseReason),
+}
+
+/// Why the broker ends a connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CloseReason {
+    /// The reason code sent (in MQTT 5) or that would have been.
+    pub code: ReasonCode,
+    /// What happened, for logs.
+    pub detail: String,
+}
+
+impl CloseReason {
+    fn new(code: ReasonCode, detail: impl Into<String>) -> Self {
+        CloseReason {
+            code,
+            detail: detail.into(),
+        }
+    }
+}
+
+/// Counters of one broker's traffic.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct BrokerStats {
+    /// Connections accepted.
+    pub connections: u64,
+    /// PUBLISH packets received from clients.
+    pub publishes_in: u64,
+    /// Deliveries queued to subscribers.
+    pub deliveries: u64,
+    /// Connections closed for a protocol error or a malformed packet.
+    pub protocol_errors: u64,
+}
+
+/// Reader-side state of one connection.
+struct Proto {
+    decoder: FrameDecoder,
+    version: Option<Version>,
+    client_id: Option<String>,
+    /// QoS 2 packet ids received and not yet released by PUBREL.
+    awaiting_pubrel: HashSet<u16>,
+    /// Topic aliases are not offered (Topic Alias Maximum 0), so any use is
+    /// a protocol error; kept for the message.
+    gone: bool,
+}
+
+/// One client connection as the kernel sees it.
+pub struct Conn {
+    id: u64,
+    /// Its send queue; the shell's writer drains it.
+    pub outbox: Outbox<OutFrame>,
+    proto: Mutex<Proto>,
+    closing: AtomicBool,
+    keep_alive_ms: AtomicU64,
+    last_seen_ms: AtomicU64,
+}
+
+impl Conn {
+    /// The connection's id within its broker.
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// True once the broker decided to end the connection: the shell stops
+    /// reading, flushes the outbox and closes.
+    pub fn is_closing(&self) -> bool {
+        self.closing.load(Ordering::Acquire)
+    }
+
+    /// The protocol version, once CONNECT was read.
+    pub fn version(&self) -> Option<Version> {
+        lock(&self.proto).version
+    }
+}
+
+struct Will {
+    msg: MsgRef,
+    meta: StdArc<Publish>,
+}
+
+struct State {
+    next_conn: u64,
+    conns: HashMap<u64, Arc<Conn>>,
+    sessions: HashMap<String, Session>,
+    /// Client id to subscription options and identifier.
+    tree: TopicTree<(codec::SubscriptionOptions, Option<u32>)>,
+    retained: RetainedStore,
+    wills: HashMap<u64, Will>,
+    /// Protocol version of each session's current or last connection.
+    versions: HashMap<String, Version>,
+    stats: BrokerStats,
+    shut_down: bool,
+}
+
+type Waker = Box<dyn Fn() + Send + Sync>;
+
+/// The broker kernel.
+pub struct Broker {
+    ledger: Arc<Ledger>,
+    cfg: BrokerConfig,
+    state: Mutex<State>,
+}
+
+impl Broker {
+    /// A broker recording into `ledger`.
+    pub fn new(ledger: Arc<Ledger>, cfg: BrokerConfig) -> Self {
+        Broker {
+            ledger,
+            cfg,
+            state: Mutex::new(State {
+                next_conn: 1,
+                conns: HashMap::new(),
+                sessions: HashMap::new(),
+                tree: TopicTree::new(),
+                retained: RetainedStore::new(),
+                wills: HashMap::new(),
+                versions: HashMap::new(),
+                stats: BrokerStats::default(),
+                shut_down: false,
+            }),
+        }
+    }
+
+    /// The ledger every message of this broker is recorded in.
+    pub fn ledger(&self) -> &Arc<Ledger> {
+        &self.ledger
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &BrokerConfig {
+        &self.cfg
+    }
+
+    fn faults(&self) -> FaultSet {
+        self.cfg.faults
+    }
+
+    /// Traffic counters.
+    pub fn stats(&self) -> BrokerStats {
+        lock(&self.state).stats
+    }
+
+    /// Sessions held (connected or not).
+    pub fn sessions(&self) -> usize {
+        lock(&self.state).sessions.len()
+    }
+
+    /// Retained messages held.
+    pub fn retained(&self) -> usize {
+        lock(&self.state).retained.len()
+    }
+
+    /// A new connection. `waker` is called whenever its outbox gets work or
+    /// it should close, so the shell's writer can sleep until then.
+    pub fn accept(&self, now_ms: u64, waker: Option<Waker>) -> Arc<Conn> {
+        let mut st = lock(&self.state);
+        let id = st.next_conn;
+        st.next_conn += 1;
+        st.stats.connections += 1;
+        let mut outbox = Outbox::new(self.faults(), self.cfg.max_queued);
+        if let Some(w) = waker {
+            outbox = outbox.with_waker(w);
+        }
+        let conn = Arc::new(Conn {
+            id,
+            outbox,
+            proto: Mutex::new(Proto {
+                decoder: FrameDecoder::new(None, self.cfg.max_packet_size),
+                version: None,
+                client_id: None,
+                awaiting_pubrel: HashSet::new(),
+                gone: false,
+            }),
+            closing: AtomicBool::new(false),
+            keep_alive_ms: AtomicU64::new(0),
+            last_seen_ms: AtomicU64::new(now_ms),
+        });
+        if st.shut_down {
+            conn.closing.store(true, Ordering::Release);
+        }
+        st.conns.insert(id, conn.clone());
+        conn
+    }
+
+    /// Feeds bytes received on `conn`.
+    pub fn on_bytes(&self, conn: &Arc<Conn>, data: &[u8], now_ms: u64) -> Flow {
+        let mut p = lock(&conn.proto);
+        if p.gone || conn.is_closing() {
+            return Flow::Close(CloseReason::new(ReasonCode::Success, "connection is closing"));
+        }
+        conn.last_seen_ms.store(now_ms, Ordering::Release);
+        p.decoder.extend(data);
+        loop {
+            let frame = match p.decoder.next_frame() {
+                Ok(None) => return Flow::Continue,
+                Ok(Some(f)) => f,
+                Err(e) => return self.malformed(conn, &p, e),
+            };
+            let kind = frame
+                .bytes
+                .first()
+                .and_then(|b| PacketType::from_u8(b >> 4))
+                .map_or(MsgKind::Other, msg_kind);
+            let msg = self.ledger.alloc(kind, frame.bytes.clone(), "reader: frame");
+            let packet = match p.decoder.decode_frame(&frame) {
+                Ok(packet) => packet,
+                Err(e) => {
+                    if kind == MsgKind::Subscribe && self.faults().has(Fault::Nanonng1505) {
+                        // The decode error path frees the partly built
+                        // SUBSCRIBE, and the reader frees it again below.
+                        msg.alias("subscribe decode (error path)")
+                            .release("subscribe decode (error path)");
+                    }
+                    msg.release("reader: malformed packet");
+                    return self.malformed(conn, &p, e);
+                }
+            };
+            let flow = self.handle(conn, &mut p, msg, packet, now_ms);
+            if flow != Flow::Continue {
+                return flow;
+            }
+        }
+    }
+
+    fn handle(
+        &self,
+        conn: &Arc<Conn>,
+        p: &mut Proto,
+        msg: MsgRef,
+        packet: Packet,
+        now_ms: u64,
+    ) -> Flow {
+        let connected = p.client_id.is_some();
+        match packet {
+            Packet::Connect(c) if !connected => {
+                msg.release("reader: CONNECT read");
+                self.handle_connect(conn, p, *c, now_ms)
+            }
+            Packet::Connect(_) => {
+                msg.release("reader: second CONNECT");
+                self.protocol_error(conn, p, ReasonCode::ProtocolError, "a second CONNECT")
+            }
+            _ if !connected => {
+                msg.release("reader: packet before CONNECT");
+                self.protocol_error(conn, p, ReasonCode::ProtocolError, "packet before CONNECT")
+            }
+            Packet::Publish(publish) => self.handle_publish(conn, p, msg, publish),
+            other => {
+                msg.release("reader: packet read");
+                self.handle_control(conn, p, other, now_ms)
+            }
+        }
+    }
+
+    fn handle_control(&self, conn: &Arc<Conn>, p: &mut Proto, packet: Packet, now_ms: u64) -> Flow {
+        let version = p.version.unwrap_or(Version::V311);
+        match packet {
+            Packet::Puback(a) => self.on_puback(p, a.packet_id),
+            Packet::Pubrec(a) => self.on_pubrec(conn, p, a.packet_id, a.reason, version),
+            Packet::Pubcomp(a) => self.on_pubcomp(p, a.packet_id),
+            Packet::Pubrel(a) => {
+                let known = p.awaiting_pubrel.remove(&a.packet_id);
+                let mut ack = codec::PubResponse::new(a.packet_id);
+                if !known && version == Version::V5 {
+                    ack.reason = ReasonCode::PacketIdentifierNotFound;
+                }
+                self.send(conn, &Packet::Pubcomp(ack), version, "broker: PUBCOMP");
+                Flow::Continue
+            }
+            Packet::Subscribe(s) => self.handle_subscribe(conn, p, s),
+            Packet::Unsubscribe(u) => self.handle_unsubscribe(conn, p, u),
+            Packet::Pingreq => {
+                self.send(conn, &Packet::Pingresp, version, "broker: PINGRESP");
+                Flow::Continue
+            }
+            Packet::Disconnect(d) => self.handle_disconnect(conn, p, d, now_ms),
+            Packet::Auth(_) => self.protocol_error(
+                conn,
+                p,
+                ReasonCode::BadAuthenticationMethod,
+                "AUTH without an authentication method",
+            ),
+            other => self.protocol_error(
+                conn,
+                p,
+                ReasonCode::ProtocolError,
+                format!("{} is not sent by clients", other.packet_type()),
+            ),
+        }
+    }
+
+    /// Encodes `packet` as a new message and queues it on `conn`.
+    fn send(&self, conn: &Conn, packet: &Packet, version: Version, site: &'static str) {
+        let mut buf = BytesMut::new();
+        if let Err(e) = codec::encode(packet, version, &mut buf) {
+            tracing::error!("broker could not encode its own {}: {e}", packet.packet_type());
+            return;
+        }
+        let msg = self
+            .ledger
+            .alloc(msg_kind(packet.packet_type()), buf.freeze(), site);
+        // A refused entry is released by the outbox; a closed connection
+        // simply does not get its acknowledgement.
+        let _ = conn.outbox.enqueue(Entry::Msg {
+            msg,
+            frame: OutFrame::Raw,
+        });
+    }
+
+    fn malformed(&self, conn: &Arc<Conn>, p: &Proto, e: CodecError) -> Flow {
+        let code = e.reason_code();
+        self.protocol_error(conn, p, code, e.to_string())
+    }
+
+    /// Ends the connection for a protocol error: MQTT 5 gets a DISCONNECT
+    /// (or a CONNACK before the session exists) with the reason code.
+    fn protocol_error(
+        &self,
+        conn: &Arc<Conn>,
+        p: &Proto,
+        code: ReasonCode,
+        detail: impl Into<String>,
+    ) -> Flow {
+        let detail = detail.into();
+        lock(&self.state).stats.protocol_errors += 1;
+        if p.version == Some(Version::V5) {
+            if p.client_id.is_some() {
+                let d = Disconnect {
+                    reason: code,
+                    ..Default::default()
+                };
+                self.send(conn, &Packet::Disconnect(d), Version::V5, "broker: DISCONNECT");
+            } else {
+                let ack = codec::Connack {
+                    session_present: false,
+                    reason: code,
+                    properties: Default::default(),
+                };
+                self.send(conn, &Packet::Connack(ack), Version::V5, "broker: CONNACK (refused)");
+            }
+        }
+        conn.closing.store(true, Ordering::Release);
+        tracing::debug!(conn = conn.id, ?code, "closing: {detail}");
+        Flow::Close(CloseReason::new(code, detail))
+    }
+
+    fn handle_disconnect(&self, conn: &Arc<Conn>, p: &mut Proto, d: Disconnect, now_ms: u64) -> Flow {
+        let mut st = lock(&self.state);
+        if d.reason != ReasonCode::DisconnectWithWill {
+            if let Some(w) = st.wills.remove(&conn.id) {
+                w.msg.release("DISCONNECT: will discarded");
+            }
+        }
+        if let (Some(secs), Some(cid)) = (d.properties.session_expiry_interval, &p.client_id) {
+            if let Some(s) = st.sessions.get_mut(cid) {
+                if s.expiry_secs != 0 {
+                    s.expiry_secs = secs;
+                }
+            }
+        }
+        drop(st);
+        let _ = now_ms;
+        conn.closing.store(true, Ordering::Release);
+        Flow::Close(CloseReason::new(d.reason, "client sent DISCONNECT"))
+    }
+
+    /// The timer: closes connections silent for 1.5 times their keep-alive
+    /// and drops expired sessions. Returns the connections the shell must
+    /// now close.
+    pub fn tick(&self, now_ms: u64) -> Vec<Arc<Conn>> {
+        let mut st = lock(&self.state);
+        let mut silent = Vec::new();
+        for c in st.conns.values() {
+            let ka = c.keep_alive_ms.load(Ordering::Acquire);
+            let seen = c.last_seen_ms.load(Ordering::Acquire);
+            if ka > 0 && now_ms.saturating_sub(seen) > ka + ka / 2 && !c.is_closing() {
+                c.closing.store(true, Ordering::Release);
+                silent.push(c.clone());
+            }
+        }
+        let expired: Vec<String> = st
+            .sessions
+            .iter()
+            .filter(|(_, s)| s.conn.is_none() && s.expires_at_ms.is_some_and(|t| t <= now_ms))
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in expired {
+            Self::end_session(&mut st, &id);
+        }
+        silent
+    }
+
+    /// The connection ended (socket closed, error, or the shell finished
+    /// closing it). Idempotent. Queued messages are released, the will is
+    /// published unless DISCONNECT discarded it, and the session ends or
+    /// waits for the client to come back.
+    pub fn connection_lost(&self, conn: &Arc<Conn>, now_ms: u64) {
+        let client_id = {
+            let mut p = lock(&conn.proto);
+            if p.gone {
+                return;
+            }
+            p.gone = true;
+            p.awaiting_pubrel.clear();
+            p.client_id.clone()
+        };
+        conn.closing.store(true, Ordering::Release);
+        conn.outbox.close();
+        let mut st = lock(&self.state);
+        st.conns.remove(&conn.id);
+        if let Some(w) = st.wills.remove(&conn.id) {
+            self.route(&mut st, None, w.msg, w.meta);
+        }
+        let Some(cid) = client_id else {
+            return;
+        };
+        let ends = match st.sessions.get_mut(&cid) {
+            Some(s) if s.conn == Some(conn.id) => {
+                s.conn = None;
+                match s.expiry_secs {
+                    0 => true,
+                    u32::MAX => false,
+                    secs => {
+                        s.expires_at_ms = Some(now_ms + u64::from(secs) * 1000);
+                        false
+                    }
+                }
+            }
+            _ => false,
+        };
+        if ends {
+            Self::end_session(&mut st, &cid);
+        }
+    }
+
+    fn end_session(st: &mut State, client_id: &str) {
+        if let Some(mut s) = st.sessions.remove(client_id) {
+            for filter in s.subscriptions.keys() {
+                st.tree.remove(filter, client_id);
+            }
+            s.release_all("session end");
+        }
+        st.versions.remove(client_id);
+    }
+
+    /// Stops the broker: every connection is closed and every reference the
+    /// broker holds (sessions, retained messages, wills) is released. The
+    /// ledger audit after this must be clean.
+    pub fn shutdown(&self) {
+        let conns: Vec<Arc<Conn>> = {
+            let mut st = lock(&self.state);
+            st.shut_down = true;
+            st.conns.values().cloned().collect()
+        };
+        for c in &conns {
+            c.closing.store(true, Ordering::Release);
+            c.outbox.close();
+        }
+        let mut st = lock(&self.state);
+        for (_, w) in st.wills.drain() {
+            w.msg.release("shutdown: will");
+        }
+        let ids: Vec<String> = st.sessions.keys().cloned().collect();
+        for id in ids {
+            Self::end_session(&mut st, &id);
+        }
+        st.retained.clear_all();
+    }
+}

@@ -1,0 +1,117 @@
+//! A client's session: its subscriptions and the QoS 1/2 deliveries it has
+//! not acknowledged yet, kept across connections when the session persists.
+//!
+//! Ownership (the broker side of ZOO.md rule 2): a QoS 1/2 delivery parked
+//! for its acknowledgement holds its own reference in its slot; the wire
+//! holds another. PUBACK, PUBREC or the end of the session release the
+//! parked one.
+
+use crate::codec::{QoS, SubscriptionOptions};
+use crate::kernels::frame::Delivery;
+use crate::ledger::{MsgRef, MsgSlot};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+
+/// Where an unacknowledged delivery is in its QoS flow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InflightStage {
+    /// Sent; waiting for PUBACK (QoS 1) or PUBREC (QoS 2).
+    AwaitAck,
+    /// QoS 2: PUBREL sent; waiting for PUBCOMP.
+    AwaitPubcomp,
+}
+
+/// A delivery parked until the subscriber acknowledges it.
+#[derive(Debug)]
+pub struct Inflight {
+    /// The parked reference (empty once PUBREC released it).
+    pub slot: MsgSlot,
+    /// The header fields to resend with.
+    pub delivery: Delivery,
+    /// Where it is in the flow.
+    pub stage: InflightStage,
+}
+
+/// A delivery waiting for a free place in the inflight window, or for the
+/// client to come back.
+#[derive(Debug)]
+pub struct Waiting {
+    /// The delivery's own reference.
+    pub msg: MsgRef,
+    /// The header fields.
+    pub delivery: Delivery,
+}
+
+/// One client's session.
+#[derive(Debug)]
+pub struct Session {
+    /// The connection serving it, if connected.
+    pub conn: Option<u64>,
+    /// Filters and their options (and subscription identifier).
+    pub subscriptions: HashMap<String, (SubscriptionOptions, Option<u32>)>,
+    /// Unacknowledged QoS 1/2 deliveries by packet id.
+    pub inflight: BTreeMap<u16, Inflight>,
+    /// Deliveries waiting for the window or for a connection.
+    pub waiting: VecDeque<Waiting>,
+    /// How many deliveries may be unacknowledged at once (the client's
+    /// Receive Maximum).
+    pub window: u16,
+    /// Session Expiry Interval in seconds (0: ends with the connection;
+    /// `u32::MAX`: never).
+    pub expiry_secs: u32,
+    /// When a disconnected session expires (ms on the broker's clock).
+    pub expires_at_ms: Option<u64>,
+    next_pid: u16,
+}
+
+impl Session {
+    /// A fresh session.
+    pub fn new(expiry_secs: u32, window: u16) -> Self {
+        Session {
+            conn: None,
+            subscriptions: HashMap::new(),
+            inflight: BTreeMap::new(),
+            waiting: VecDeque::new(),
+            window: window.max(1),
+            expiry_secs,
+            expires_at_ms: None,
+            next_pid: 1,
+        }
+    }
+
+    /// A packet id no inflight delivery uses, or `None` when the window is
+    /// full.
+    pub fn take_pid(&mut self) -> Option<u16> {
+        if self.inflight.len() >= usize::from(self.window) {
+            return None;
+        }
+        for _ in 0..u16::MAX {
+            let pid = self.next_pid;
+            self.next_pid = self.next_pid.checked_add(1).unwrap_or(1);
+            if !self.inflight.contains_key(&pid) {
+                return Some(pid);
+            }
+        }
+        None
+    }
+
+    /// The highest QoS among the subscriptions (for tests and reports).
+    pub fn max_qos(&self) -> QoS {
+        self.subscriptions
+            .values()
+            .map(|(o, _)| o.qos)
+            .max()
+            .unwrap_or_default()
+    }
+
+    /// Releases every reference the session holds (the session ends).
+    pub fn release_all(&mut self, site: &'static str) {
+        for (_, mut i) in std::mem::take(&mut self.inflight) {
+            if let Some(m) = i.slot.take() {
+                m.release(site);
+            }
+        }
+        for w in self.waiting.drain(..) {
+            w.msg.release(site);
+        }
+    }
+}
