@@ -1,5 +1,6 @@
 //! The `mqtls` command line: one file per subcommand.
 
+mod certs;
 mod check;
 mod error;
 
@@ -25,6 +26,8 @@ pub struct Cli {
 pub enum Command {
     /// Run the whole harness (the main job) and write reports.
     Check(check::Args),
+    /// Write a test PKI (good and broken certificates) as PEM files.
+    Certs(certs::Args),
 }
 
 /// Parses the process arguments, runs the subcommand and returns the exit
@@ -33,6 +36,7 @@ pub fn main() -> i32 {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Check(a) => check::run(a),
+        Command::Certs(a) => certs::run(a),
     };
     match result {
         Ok(code) => code,
