@@ -10,13 +10,13 @@ pub enum CertsError {
     /// A name asked for as a subject alternative name is neither an IP
     /// address nor a valid DNS name.
     #[error(
-        "`{name}` cannot be a certificate name: {source} (use a DNS name such as `broker.test` or an IP address)"
+        "`{name}` cannot be a certificate name: {reason} (use a DNS name such as `broker.test` or an IP address)"
     )]
     InvalidName {
         /// The name as given.
         name: String,
-        /// What rcgen objected to.
-        source: rcgen::Error,
+        /// What is wrong with it.
+        reason: String,
     },
     /// The wrong-host name is also one of the server names, so the
     /// wrong-host certificate would not be wrong.

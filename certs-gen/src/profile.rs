@@ -32,16 +32,19 @@ pub(crate) fn san(name: &str) -> Result<SanType, CertsError> {
     if let Ok(ip) = name.parse::<IpAddr>() {
         return Ok(SanType::IpAddress(ip));
     }
-    let invalid = |source| CertsError::InvalidName {
+    let invalid = |reason: String| CertsError::InvalidName {
         name: name.to_owned(),
-        source,
+        reason,
     };
     if rustls_pki_types::DnsName::try_from(name).is_err() {
-        return Err(invalid(rcgen::Error::InvalidAsn1String(
-            rcgen::InvalidAsn1String::Ia5String(name.to_owned()),
-        )));
+        return Err(invalid(
+            "not a valid DNS name (letters, digits, hyphens and dots only)".to_owned(),
+        ));
     }
-    Ok(SanType::DnsName(name.try_into().map_err(invalid)?))
+    Ok(SanType::DnsName(
+        name.try_into()
+            .map_err(|e: rcgen::Error| invalid(e.to_string()))?,
+    ))
 }
 
 fn name(common_name: &str) -> DistinguishedName {
