@@ -9,7 +9,9 @@ use thiserror::Error;
 #[non_exhaustive]
 pub enum CliError {
     /// A report or output file could not be written.
-    #[error("cannot write {path}: {source} (check that the directory is writable, or pass another one)")]
+    #[error(
+        "cannot write {path}: {source} (check that the directory is writable, or pass another one)"
+    )]
     Write {
         /// The file.
         path: PathBuf,
@@ -27,4 +29,7 @@ pub enum CliError {
     /// The arguments do not make sense together.
     #[error("{0}")]
     Usage(String),
+    /// The test PKI could not be generated or written.
+    #[error("{0}")]
+    Certs(#[from] certs_gen::CertsError),
 }

@@ -1,5 +1,6 @@
 //! The `mqtls` command line: one file per subcommand.
 
+mod certs;
 mod check;
 mod error;
 mod zoo;
@@ -28,6 +29,8 @@ pub enum Command {
     Check(check::Args),
     /// The bug zoo: the historic faults the harness reproduces.
     Zoo(zoo::Args),
+    /// Write a test PKI (good and broken certificates) as PEM files.
+    Certs(certs::Args),
 }
 
 /// Parses the process arguments, runs the subcommand and returns the exit
@@ -37,6 +40,7 @@ pub fn main() -> i32 {
     let result = match cli.command {
         Command::Check(a) => check::run(a),
         Command::Zoo(a) => zoo::run(a),
+        Command::Certs(a) => certs::run(a),
     };
     match result {
         Ok(code) => code,
