@@ -31,7 +31,10 @@ pub fn run(args: Args) -> Result<i32, CliError> {
     let mut totals = ledger::Stats::default();
 
     for mode in [Mode::Counting, Mode::Full] {
-        eprintln!("[check] ledger: clean workload, {mode:?} mode, 4 threads x {} messages", args.messages);
+        eprintln!(
+            "[check] ledger: clean workload, {mode:?} mode, 4 threads x {} messages",
+            args.messages
+        );
         let audit = clean_workload(mode, args.messages);
         let s = audit.stats;
         totals.allocated += s.allocated;
@@ -68,7 +71,10 @@ pub fn run(args: Args) -> Result<i32, CliError> {
             });
         }
     }
-    eprintln!("[check] ledger: {} misuse kinds provoked in both modes", ViolationKind::ALL.len());
+    eprintln!(
+        "[check] ledger: {} misuse kinds provoked in both modes",
+        ViolationKind::ALL.len()
+    );
 
     let summary = Summary {
         job: "check (ledger self-checks)".into(),
@@ -80,7 +86,12 @@ pub fn run(args: Args) -> Result<i32, CliError> {
     };
     let written = summary.write(&args.report_dir)?;
     for sec in &summary.sections {
-        println!("{:<5} {:<44} {}", if sec.passed { "ok" } else { "FAIL" }, sec.name, sec.detail);
+        println!(
+            "{:<5} {:<44} {}",
+            if sec.passed { "ok" } else { "FAIL" },
+            sec.name,
+            sec.detail
+        );
     }
     println!(
         "\nmessages allocated {}, freed {}, live {}; operations begun {}, finished {}; violations {}",
@@ -91,7 +102,9 @@ pub fn run(args: Args) -> Result<i32, CliError> {
         summary.ledger.ops_finished,
         summary.violations
     );
-    println!("This run checked the ledger itself (the reference pair and engines are not part of it yet).");
+    println!(
+        "This run checked the ledger itself (the reference pair and engines are not part of it yet)."
+    );
     for p in written {
         println!("wrote {}", p.display());
     }
@@ -125,7 +138,11 @@ fn clean_workload(mode: Mode, per_thread: u32) -> ledger::Audit {
                     if let Some(m) = op.take_msg() {
                         m.release("check::ack");
                     }
-                    let outcome = if i % 7 == 0 { Outcome::Closed } else { Outcome::Success };
+                    let outcome = if i % 7 == 0 {
+                        Outcome::Closed
+                    } else {
+                        Outcome::Success
+                    };
                     op.finish(outcome, "check::ack");
                 }
             })

@@ -9,7 +9,9 @@ use thiserror::Error;
 #[non_exhaustive]
 pub enum CliError {
     /// A report or output file could not be written.
-    #[error("cannot write {path}: {source} (check that the directory is writable, or pass another one)")]
+    #[error(
+        "cannot write {path}: {source} (check that the directory is writable, or pass another one)"
+    )]
     Write {
         /// The file.
         path: PathBuf,

@@ -1,6 +1,7 @@
 //! The `mqtls` command line: one file per subcommand.
 
 mod check;
+mod decode;
 mod error;
 
 pub use error::CliError;
@@ -25,6 +26,8 @@ pub struct Cli {
 pub enum Command {
     /// Run the whole harness (the main job) and write reports.
     Check(check::Args),
+    /// Decode MQTT packets (hex or raw bytes) and print them as JSON.
+    Decode(decode::Args),
 }
 
 /// Parses the process arguments, runs the subcommand and returns the exit
@@ -33,6 +36,7 @@ pub fn main() -> i32 {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Check(a) => check::run(a),
+        Command::Decode(a) => decode::run(a),
     };
     match result {
         Ok(code) => code,
