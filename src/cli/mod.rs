@@ -2,6 +2,7 @@
 
 mod certs;
 mod check;
+mod decode;
 mod error;
 mod zoo;
 
@@ -31,6 +32,8 @@ pub enum Command {
     Zoo(zoo::Args),
     /// Write a test PKI (good and broken certificates) as PEM files.
     Certs(certs::Args),
+    /// Decode MQTT packets (hex or raw bytes) and print them as JSON.
+    Decode(decode::Args),
 }
 
 /// Parses the process arguments, runs the subcommand and returns the exit
@@ -41,6 +44,7 @@ pub fn main() -> i32 {
         Command::Check(a) => check::run(a),
         Command::Zoo(a) => zoo::run(a),
         Command::Certs(a) => certs::run(a),
+        Command::Decode(a) => decode::run(a),
     };
     match result {
         Ok(code) => code,

@@ -1,0 +1,114 @@
+//! AUTH (MQTT 5 only): extended authentication exchange.
+
+use super::properties::{
+    PropertyBlock, PropertyId as P, UserProperty, once, put, read_block, read_user, write_block,
+};
+use super::read::Reader;
+use super::reason::ReasonCode;
+use super::string::MqttString;
+use super::write::Sink;
+use super::{CodecError, PacketType, Version, json};
+use bytes::Bytes;
+use serde::Serialize;
+
+const PT: PacketType = PacketType::Auth;
+
+/// AUTH.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Auth {
+    /// Success, ContinueAuthentication or ReAuthenticate.
+    pub reason: ReasonCode,
+    /// Properties.
+    pub properties: AuthProperties,
+}
+
+/// AUTH properties.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct AuthProperties {
+    /// Authentication Method (0x15).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub authentication_method: Option<MqttString>,
+    /// Authentication Data (0x16); only with a method.
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "json::opt_bytes"
+    )]
+    pub authentication_data: Option<Bytes>,
+    /// Reason String (0x1F).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason_string: Option<MqttString>,
+    /// User Properties (0x26).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub user_properties: Vec<UserProperty>,
+}
+
+impl Auth {
+    pub(crate) fn decode(r: &mut Reader<'_>) -> Result<Self, CodecError> {
+        let mut a = Auth {
+            reason: ReasonCode::Success,
+            properties: AuthProperties::default(),
+        };
+        if r.is_empty() {
+            return Ok(a);
+        }
+        let at = r.pos();
+        a.reason = ReasonCode::decode(r.u8("reason code")?, PT, Version::V5, at)?;
+        let p = &mut a.properties;
+        let start = read_block(r, PT, |id, r, off| {
+            match id {
+                P::AuthenticationMethod => {
+                    once(&mut p.authentication_method, r.string(id.name())?, id, off)?
+                }
+                P::AuthenticationData => {
+                    once(&mut p.authentication_data, r.binary(id.name())?, id, off)?
+                }
+                P::ReasonString => once(&mut p.reason_string, r.string(id.name())?, id, off)?,
+                P::UserProperty => p.user_properties.push(read_user(r)?),
+                _ => return Ok(false),
+            }
+            Ok(true)
+        })?;
+        if p.authentication_data.is_some() && p.authentication_method.is_none() {
+            return Err(CodecError::AuthDataWithoutMethod {
+                offset: start,
+                packet_type: PT,
+            });
+        }
+        Ok(a)
+    }
+
+    pub(crate) fn encode<S: Sink>(&self, v: Version, s: &mut S) -> Result<(), CodecError> {
+        if v == Version::V311 {
+            return Err(CodecError::NotInVersion {
+                offset: 0,
+                packet_type: PT,
+                what: "AUTH",
+                version: v,
+            });
+        }
+        let code = self.reason.encode(PT, v)?;
+        if self.reason == ReasonCode::Success && self.properties == AuthProperties::default() {
+            return Ok(());
+        }
+        s.u8(code);
+        write_block(s, &self.properties, PT)
+    }
+}
+
+impl PropertyBlock for AuthProperties {
+    fn emit<S: Sink>(&self, s: &mut S, pt: PacketType) -> Result<(), CodecError> {
+        if self.authentication_data.is_some() && self.authentication_method.is_none() {
+            return Err(CodecError::InvalidField {
+                offset: 0,
+                packet_type: pt,
+                what: "Authentication Data",
+                why: "needs an Authentication Method",
+            });
+        }
+        put::string(s, P::AuthenticationMethod, &self.authentication_method);
+        put::binary(s, P::AuthenticationData, &self.authentication_data)?;
+        put::string(s, P::ReasonString, &self.reason_string);
+        put::users(s, &self.user_properties);
+        Ok(())
+    }
+}

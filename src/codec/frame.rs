@@ -1,0 +1,202 @@
+//! The streaming frame decoder: bytes arrive in arbitrary chunks (as TLS
+//! records deliver them), complete packets come out, partial ones wait.
+
+use super::header::parse_fixed_header;
+use super::{CodecError, Packet, Version, decode_frame};
+use bytes::BytesMut;
+
+/// Maximum packet size a [`FrameDecoder`] accepts unless told otherwise
+/// (1 MiB; MQTT itself allows up to 268 435 460 bytes).
+pub const DEFAULT_MAX_PACKET_SIZE: usize = 1 << 20;
+
+/// Turns a byte stream into packets.
+///
+/// - [`extend`](Self::extend) takes the next chunk, of any size. Frame
+///   headers are checked as soon as they arrive: a packet larger than the
+///   maximum packet size is rejected from its header, and none of its bytes
+///   are kept (they are dropped within the same `extend` call).
+/// - [`next_packet`](Self::next_packet) returns the next complete packet,
+///   `Ok(None)` if more bytes are needed, or the error. Packets before a
+///   bad one are still delivered in order.
+/// - After an error the stream is dead: every later call returns the same
+///   error, since MQTT closes the connection on a malformed packet.
+/// - Created with version `None` (a server before CONNECT), the first
+///   packet must be a CONNECT and its protocol level sets the version.
+/// - Error offsets count from the first byte the decoder was given.
+///
+/// ```
+/// # #[cfg(not(feature = "loom"))] {
+/// use mqtls_harness::codec::{FrameDecoder, Packet, Version};
+///
+/// let mut d = FrameDecoder::new(Some(Version::V311), 1024);
+/// d.extend(&[0xc0]); // half a PINGREQ
+/// assert_eq!(d.next_packet(), Ok(None));
+/// d.extend(&[0x00, 0xd0]);
+/// assert_eq!(d.next_packet(), Ok(Some(Packet::Pingreq)));
+/// assert_eq!(d.next_packet(), Ok(None));
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct FrameDecoder {
+    buf: BytesMut,
+    version: Option<Version>,
+    max_packet_size: usize,
+    /// Stream offset of `buf[0]`.
+    base: usize,
+    /// Offset in `buf` of the next frame header not yet size-checked (may
+    /// lie past the end while a frame is incomplete).
+    scanned: usize,
+    /// A header error found by `extend`, due once the frames before it are out.
+    pending: Option<CodecError>,
+    /// The error that killed the stream.
+    failed: Option<CodecError>,
+}
+
+impl FrameDecoder {
+    /// A decoder for `version` (None: learn it from CONNECT) that rejects
+    /// packets larger than `max_packet_size` bytes (fixed header included).
+    pub fn new(version: Option<Version>, max_packet_size: usize) -> Self {
+        FrameDecoder {
+            buf: BytesMut::new(),
+            version,
+            max_packet_size,
+            base: 0,
+            scanned: 0,
+            pending: None,
+            failed: None,
+        }
+    }
+
+    /// The version in use, once known.
+    pub fn version(&self) -> Option<Version> {
+        self.version
+    }
+
+    /// Sets the version (e.g. a client that sent CONNECT itself).
+    pub fn set_version(&mut self, version: Version) {
+        self.version = Some(version);
+    }
+
+    /// The maximum packet size.
+    pub fn max_packet_size(&self) -> usize {
+        self.max_packet_size
+    }
+
+    /// Changes the maximum packet size (e.g. after CONNECT's Maximum Packet
+    /// Size property). Applies to every packet not yet returned.
+    pub fn set_max_packet_size(&mut self, max: usize) {
+        self.max_packet_size = max;
+    }
+
+    /// Bytes received but not yet returned as packets.
+    pub fn buffered(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// The error that ended the stream, if any.
+    pub fn error(&self) -> Option<&CodecError> {
+        self.failed.as_ref()
+    }
+
+    /// Takes the next chunk of the stream.
+    pub fn extend(&mut self, chunk: &[u8]) {
+        if self.failed.is_some() || self.pending.is_some() {
+            return;
+        }
+        self.buf.extend_from_slice(chunk);
+        self.scan();
+    }
+
+    /// Walks the frame headers that have arrived, stopping (and dropping
+    /// the rest) at the first oversize or malformed one.
+    fn scan(&mut self) {
+        while let Some(rest) = self.buf.get(self.scanned..).filter(|r| !r.is_empty()) {
+            let at = self.base + self.scanned;
+            let bad = match parse_fixed_header(rest) {
+                Ok(None) => return,
+                Ok(Some(h)) if h.frame_len() > self.max_packet_size => CodecError::PacketTooLarge {
+                    offset: at,
+                    size: h.frame_len(),
+                    max: self.max_packet_size,
+                },
+                Ok(Some(h)) => {
+                    self.scanned += h.frame_len();
+                    continue;
+                }
+                Err(e) => e.shifted(at),
+            };
+            self.buf.truncate(self.scanned);
+            self.pending = Some(bad);
+            return;
+        }
+    }
+
+    fn fail(&mut self, e: CodecError) -> CodecError {
+        self.buf = BytesMut::new();
+        self.failed = Some(e.clone());
+        e
+    }
+
+    /// The next complete packet, `Ok(None)` if more bytes are needed.
+    pub fn next_packet(&mut self) -> Result<Option<Packet>, CodecError> {
+        if let Some(e) = &self.failed {
+            return Err(e.clone());
+        }
+        let h = match parse_fixed_header(&self.buf) {
+            Ok(Some(h)) => h,
+            Ok(None) => {
+                // `scan` cut the buffer where the bad frame starts.
+                return match self.pending.take() {
+                    Some(e) if self.buf.is_empty() => Err(self.fail(e)),
+                    pending => {
+                        self.pending = pending;
+                        Ok(None)
+                    }
+                };
+            }
+            Err(e) => return Err(self.fail(e.shifted(self.base))),
+        };
+        let len = h.frame_len();
+        if len > self.max_packet_size {
+            let e = CodecError::PacketTooLarge {
+                offset: self.base,
+                size: len,
+                max: self.max_packet_size,
+            };
+            return Err(self.fail(e));
+        }
+        if self.buf.len() < len {
+            return Ok(None);
+        }
+        let frame = self.buf.split_to(len).freeze();
+        let at = self.base;
+        self.base += len;
+        self.scanned = self.scanned.saturating_sub(len);
+        match decode_frame(&frame, &h, self.version) {
+            Ok((packet, version)) => {
+                self.version = Some(version);
+                Ok(Some(packet))
+            }
+            Err(e) => Err(self.fail(e.shifted(at))),
+        }
+    }
+
+    /// Call at the end of the stream: fails if a packet was cut short, or
+    /// if an error is pending.
+    pub fn finish(&mut self) -> Result<(), CodecError> {
+        if let Some(e) = &self.failed {
+            return Err(e.clone());
+        }
+        if let Some(e) = self.pending.take() {
+            return Err(self.fail(e));
+        }
+        if !self.buf.is_empty() {
+            let e = CodecError::IncompletePacket {
+                offset: self.base,
+                buffered: self.buf.len(),
+            };
+            return Err(self.fail(e));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,229 @@
+//! PUBLISH: flags, topic name, packet identifier, MQTT 5 properties and
+//! the payload, which stays a slice of the packet buffer.
+
+use super::connect::topic_name_at;
+use super::properties::{
+    PropertyBlock, PropertyId as P, UserProperty, once, put, read_block, read_bool,
+    read_nonzero_u16, read_subscription_id, read_user, write_block,
+};
+use super::read::Reader;
+use super::string::MqttString;
+use super::write::Sink;
+use super::{CodecError, PacketType, QoS, Version, json, spec};
+use bytes::Bytes;
+use serde::Serialize;
+
+const PT: PacketType = PacketType::Publish;
+
+/// PUBLISH.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Publish {
+    /// DUP: a re-delivery (never with QoS 0).
+    pub dup: bool,
+    /// QoS.
+    pub qos: QoS,
+    /// RETAIN.
+    pub retain: bool,
+    /// Topic Name: no wildcards; empty only in MQTT 5 with a Topic Alias.
+    pub topic: MqttString,
+    /// Packet Identifier: non-zero for QoS 1 and 2, 0 for QoS 0 (absent on the wire).
+    pub packet_id: u16,
+    /// The application message (shares the packet buffer when decoded).
+    #[serde(serialize_with = "json::bytes")]
+    pub payload: Bytes,
+    /// MQTT 5 properties (must be empty for 3.1.1).
+    pub properties: PublishProperties,
+}
+
+/// PUBLISH properties (MQTT 5).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct PublishProperties {
+    /// Payload Format Indicator (0x01): true for UTF-8.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payload_format_indicator: Option<bool>,
+    /// Message Expiry Interval (0x02), seconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message_expiry_interval: Option<u32>,
+    /// Topic Alias (0x23), non-zero.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub topic_alias: Option<u16>,
+    /// Response Topic (0x08), a topic name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub response_topic: Option<MqttString>,
+    /// Correlation Data (0x09).
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "json::opt_bytes"
+    )]
+    pub correlation_data: Option<Bytes>,
+    /// User Properties (0x26).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub user_properties: Vec<UserProperty>,
+    /// Subscription Identifiers (0x0B), may repeat, each 1 to 268 435 455.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub subscription_identifiers: Vec<u32>,
+    /// Content Type (0x03).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub content_type: Option<MqttString>,
+}
+
+impl Publish {
+    /// A QoS 0 PUBLISH without properties.
+    pub fn new(topic: MqttString, payload: Bytes) -> Self {
+        Publish {
+            dup: false,
+            qos: QoS::AtMostOnce,
+            retain: false,
+            topic,
+            packet_id: 0,
+            payload,
+            properties: PublishProperties::default(),
+        }
+    }
+
+    pub(crate) fn decode(r: &mut Reader<'_>, flags: u8) -> Result<Self, CodecError> {
+        let v = r.version;
+        let qos = QoS::from_u8((flags >> 1) & 0x03).ok_or(CodecError::InvalidQos {
+            offset: 0,
+            what: "PUBLISH QoS",
+            spec: Some("MQTT-3.3.1-4"),
+        })?;
+        let dup = flags & 0x08 != 0;
+        if dup && qos == QoS::AtMostOnce {
+            return Err(CodecError::DupOnQos0 { offset: 0 });
+        }
+        let topic_offset = r.pos() + 2;
+        let topic = r.string("topic name")?;
+        let packet_id = if qos == QoS::AtMostOnce {
+            0
+        } else {
+            let at = r.pos();
+            match r.u16("packet identifier")? {
+                0 => {
+                    return Err(CodecError::ZeroPacketId {
+                        offset: at,
+                        packet_type: PT,
+                        spec: Some(spec(v, "MQTT-2.3.1-1", "MQTT-2.2.1-3")),
+                    });
+                }
+                id => id,
+            }
+        };
+        let properties = match v {
+            Version::V5 => PublishProperties::read(r)?,
+            Version::V311 => PublishProperties::default(),
+        };
+        if !(topic.is_empty() && properties.topic_alias.is_some()) {
+            topic_name_at(&topic, topic_offset, v)?;
+        }
+        let payload = r.rest();
+        Ok(Publish {
+            dup,
+            qos,
+            retain: flags & 0x01 != 0,
+            topic,
+            packet_id,
+            payload,
+            properties,
+        })
+    }
+
+    /// The fixed header flags nibble.
+    pub(crate) fn flags(&self) -> u8 {
+        (u8::from(self.dup) << 3) | ((self.qos as u8) << 1) | u8::from(self.retain)
+    }
+
+    pub(crate) fn encode<S: Sink>(&self, v: Version, s: &mut S) -> Result<(), CodecError> {
+        let invalid = |what, why| CodecError::InvalidField {
+            offset: 0,
+            packet_type: PT,
+            what,
+            why,
+        };
+        match (self.qos, self.packet_id) {
+            (QoS::AtMostOnce, 0) => {}
+            (QoS::AtMostOnce, _) => {
+                return Err(invalid("packet_id", "must be 0 for QoS 0 (it is not sent)"));
+            }
+            (_, 0) => return Err(invalid("packet_id", "must be non-zero for QoS 1 and 2")),
+            _ => {}
+        }
+        if self.dup && self.qos == QoS::AtMostOnce {
+            return Err(invalid("dup", "must be false for QoS 0 (MQTT-3.3.1-2)"));
+        }
+        let aliased = v == Version::V5 && self.properties.topic_alias.is_some();
+        if !(self.topic.is_empty() && aliased) {
+            topic_name_at(&self.topic, 0, v)?;
+        }
+        s.string(&self.topic);
+        if self.qos != QoS::AtMostOnce {
+            s.u16(self.packet_id);
+        }
+        match v {
+            Version::V5 => write_block(s, &self.properties, PT)?,
+            Version::V311 if self.properties != PublishProperties::default() => {
+                return Err(CodecError::NotInVersion {
+                    offset: 0,
+                    packet_type: PT,
+                    what: "properties",
+                    version: v,
+                });
+            }
+            Version::V311 => {}
+        }
+        s.put(&self.payload);
+        Ok(())
+    }
+}
+
+impl PublishProperties {
+    fn read(r: &mut Reader<'_>) -> Result<Self, CodecError> {
+        let mut p = PublishProperties::default();
+        let version = r.version;
+        read_block(r, PT, |id, r, off| {
+            match id {
+                P::PayloadFormatIndicator => {
+                    once(&mut p.payload_format_indicator, read_bool(r, id)?, id, off)?
+                }
+                P::MessageExpiryInterval => {
+                    once(&mut p.message_expiry_interval, r.u32(id.name())?, id, off)?
+                }
+                P::TopicAlias => once(&mut p.topic_alias, read_nonzero_u16(r, id)?, id, off)?,
+                P::ResponseTopic => {
+                    let at = r.pos() + 2;
+                    let t = r.string(id.name())?;
+                    topic_name_at(&t, at, version)?;
+                    once(&mut p.response_topic, t, id, off)?
+                }
+                P::CorrelationData => once(&mut p.correlation_data, r.binary(id.name())?, id, off)?,
+                P::UserProperty => p.user_properties.push(read_user(r)?),
+                P::SubscriptionIdentifier => {
+                    p.subscription_identifiers.push(read_subscription_id(r)?)
+                }
+                P::ContentType => once(&mut p.content_type, r.string(id.name())?, id, off)?,
+                _ => return Ok(false),
+            }
+            Ok(true)
+        })?;
+        Ok(p)
+    }
+}
+
+impl PropertyBlock for PublishProperties {
+    fn emit<S: Sink>(&self, s: &mut S, pt: PacketType) -> Result<(), CodecError> {
+        if let Some(t) = &self.response_topic {
+            topic_name_at(t, 0, Version::V5)?;
+        }
+        put::flag(s, P::PayloadFormatIndicator, self.payload_format_indicator);
+        put::u32(s, P::MessageExpiryInterval, self.message_expiry_interval);
+        put::nonzero(s, P::TopicAlias, self.topic_alias, pt, put::u16)?;
+        put::string(s, P::ResponseTopic, &self.response_topic);
+        put::binary(s, P::CorrelationData, &self.correlation_data)?;
+        put::users(s, &self.user_properties);
+        for id in &self.subscription_identifiers {
+            put::subscription_id(s, *id, pt)?;
+        }
+        put::string(s, P::ContentType, &self.content_type);
+        Ok(())
+    }
+}

@@ -1,0 +1,137 @@
+//! `MqttString`: a UTF-8 Encoded String as MQTT defines it, backed by
+//! `Bytes` so decoded strings share the packet's buffer.
+
+use super::{CodecError, Version};
+use bytes::Bytes;
+use serde::{Serialize, Serializer};
+use std::fmt;
+use std::ops::Deref;
+
+/// The longest string (or binary field) the 16-bit length prefix allows.
+pub const MAX_STRING_LEN: usize = 65_535;
+
+/// A UTF-8 Encoded String: well-formed UTF-8 (so no surrogates), no U+0000,
+/// at most 65 535 bytes. Every constructor checks this, so encoding never
+/// has to. Cloning is cheap (a reference count), and strings decoded from a
+/// packet point into that packet's buffer.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct MqttString(Bytes);
+
+/// Which normative statements the string rules have in each version.
+fn utf8_spec(version: Version) -> (&'static str, &'static str) {
+    match version {
+        Version::V311 => ("MQTT-1.5.3-1", "MQTT-1.5.3-2"),
+        Version::V5 => ("MQTT-1.5.4-1", "MQTT-1.5.4-2"),
+    }
+}
+
+impl MqttString {
+    /// Checks `s` and wraps it. Fails on U+0000 or more than 65 535 bytes.
+    pub fn new(s: impl Into<String>) -> Result<Self, CodecError> {
+        let s: String = s.into();
+        Self::from_bytes(Bytes::from(s.into_bytes()), 0, "string", Version::V5)
+    }
+
+    /// Checks `bytes` (which start at `offset` in the packet) and wraps them;
+    /// errors name `what` and the statements of `version`.
+    pub(crate) fn from_bytes(
+        bytes: Bytes,
+        offset: usize,
+        what: &'static str,
+        version: Version,
+    ) -> Result<Self, CodecError> {
+        if bytes.len() > MAX_STRING_LEN {
+            return Err(CodecError::TooLong {
+                offset,
+                what,
+                len: bytes.len(),
+                max: MAX_STRING_LEN,
+            });
+        }
+        let (ill_formed, null) = utf8_spec(version);
+        if let Err(e) = std::str::from_utf8(&bytes) {
+            return Err(CodecError::InvalidUtf8 {
+                offset: offset + e.valid_up_to(),
+                what,
+                spec: ill_formed,
+            });
+        }
+        if let Some(i) = bytes.iter().position(|b| *b == 0) {
+            return Err(CodecError::NullCharacter {
+                offset: offset + i,
+                what,
+                spec: null,
+            });
+        }
+        Ok(MqttString(bytes))
+    }
+
+    /// The string.
+    pub fn as_str(&self) -> &str {
+        // SAFETY: every constructor (`from_bytes`, the only one that builds the
+        // tuple) has checked that the bytes are UTF-8, and `Bytes` is immutable.
+        unsafe { std::str::from_utf8_unchecked(&self.0) }
+    }
+
+    /// The underlying bytes (shared, not copied).
+    pub fn as_bytes(&self) -> &Bytes {
+        &self.0
+    }
+}
+
+impl Deref for MqttString {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl AsRef<str> for MqttString {
+    fn as_ref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl TryFrom<&str> for MqttString {
+    type Error = CodecError;
+    fn try_from(s: &str) -> Result<Self, CodecError> {
+        MqttString::new(s)
+    }
+}
+
+impl TryFrom<String> for MqttString {
+    type Error = CodecError;
+    fn try_from(s: String) -> Result<Self, CodecError> {
+        MqttString::new(s)
+    }
+}
+
+impl PartialEq<str> for MqttString {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for MqttString {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl fmt::Debug for MqttString {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl fmt::Display for MqttString {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for MqttString {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
