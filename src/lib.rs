@@ -12,6 +12,7 @@ pub mod broker;
 pub mod cli;
 pub mod codec;
 pub mod faults;
+
 pub mod kernels;
 pub mod ledger;
 pub mod report;

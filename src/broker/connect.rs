@@ -4,7 +4,7 @@
 use super::session::{InflightStage, Session};
 use super::{Broker, Conn, Flow, Proto, State, Will};
 use crate::codec::{
-    self, Connack, ConnackProperties, Connect, Disconnect, MqttString, Packet, PubResponse,
+    Connack, ConnackProperties, Connect, Disconnect, MqttString, Packet, PubResponse,
     Publish, ReasonCode, Version,
 };
 use crate::kernels::frame::{Delivery, OutFrame};
@@ -54,10 +54,6 @@ impl Broker {
             .min(self.cfg.max_inflight);
         conn.keep_alive_ms
             .store(u64::from(c.keep_alive) * 1000, Ordering::Release);
-        if let Some(max) = c.properties.maximum_packet_size {
-            // Outgoing packets larger than this are dropped in `deliver`.
-            let _ = max;
-        }
 
         let will = c.will.as_ref().map(|w| {
             let msg = self
@@ -118,6 +114,7 @@ impl Broker {
         session.expires_at_ms = None;
         session.expiry_secs = expiry_secs;
         session.window = window.max(1);
+        session.max_packet_out = c.properties.maximum_packet_size;
         st.versions.insert(client_id.clone(), version);
         if let Some(w) = will {
             if let Some(old) = st.wills.insert(conn.id, w) {
@@ -185,6 +182,5 @@ impl Broker {
             w.delivery.version = version;
         }
         Self::pump(self.faults(), s, Some(conn));
-        let _ = codec::QoS::AtMostOnce;
     }
 }

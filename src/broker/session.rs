@@ -58,6 +58,9 @@ pub struct Session {
     /// Session Expiry Interval in seconds (0: ends with the connection;
     /// `u32::MAX`: never).
     pub expiry_secs: u32,
+    /// The client's Maximum Packet Size (MQTT 5): larger deliveries are
+    /// dropped for it [MQTT-3.1.2-24].
+    pub max_packet_out: Option<u32>,
     /// When a disconnected session expires (ms on the broker's clock).
     pub expires_at_ms: Option<u64>,
     next_pid: u16,
@@ -74,6 +77,7 @@ impl Session {
             window: window.max(1),
             expiry_secs,
             expires_at_ms: None,
+            max_packet_out: None,
             next_pid: 1,
         }
     }

@@ -1,13 +1,23 @@
 //! The streaming frame decoder: bytes arrive in arbitrary chunks (as TLS
 //! records deliver them), complete packets come out, partial ones wait.
 
-use super::header::parse_fixed_header;
+use super::header::{FixedHeader, parse_fixed_header};
 use super::{CodecError, Packet, Version, decode_frame};
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 
 /// Maximum packet size a [`FrameDecoder`] accepts unless told otherwise
 /// (1 MiB; MQTT itself allows up to 268 435 460 bytes).
 pub const DEFAULT_MAX_PACKET_SIZE: usize = 1 << 20;
+
+/// One complete packet's bytes, as cut from the stream.
+#[derive(Debug, Clone)]
+pub struct Frame {
+    /// The whole packet, fixed header included.
+    pub bytes: Bytes,
+    /// Stream offset of its first byte.
+    pub offset: usize,
+    header: FixedHeader,
+}
 
 /// Turns a byte stream into packets.
 ///
@@ -139,6 +149,18 @@ impl FrameDecoder {
 
     /// The next complete packet, `Ok(None)` if more bytes are needed.
     pub fn next_packet(&mut self) -> Result<Option<Packet>, CodecError> {
+        match self.next_frame()? {
+            Some(frame) => self.decode_frame(&frame).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// The next complete frame, not yet decoded, `Ok(None)` if more bytes
+    /// are needed. A receiver that owns each packet's bytes before parsing
+    /// them (as the broker's reader does, so that a decode error path has a
+    /// message to mishandle) takes frames and then calls
+    /// [`decode_frame`](Self::decode_frame).
+    pub fn next_frame(&mut self) -> Result<Option<Frame>, CodecError> {
         if let Some(e) = &self.failed {
             return Err(e.clone());
         }
@@ -168,16 +190,29 @@ impl FrameDecoder {
         if self.buf.len() < len {
             return Ok(None);
         }
-        let frame = self.buf.split_to(len).freeze();
-        let at = self.base;
+        let bytes = self.buf.split_to(len).freeze();
+        let offset = self.base;
         self.base += len;
         self.scanned = self.scanned.saturating_sub(len);
-        match decode_frame(&frame, &h, self.version) {
+        Ok(Some(Frame {
+            bytes,
+            offset,
+            header: h,
+        }))
+    }
+
+    /// Decodes a frame returned by [`next_frame`](Self::next_frame),
+    /// learning the version from CONNECT. An error kills the stream.
+    pub fn decode_frame(&mut self, frame: &Frame) -> Result<Packet, CodecError> {
+        if let Some(e) = &self.failed {
+            return Err(e.clone());
+        }
+        match decode_frame(&frame.bytes, &frame.header, self.version) {
             Ok((packet, version)) => {
                 self.version = Some(version);
-                Ok(Some(packet))
+                Ok(packet)
             }
-            Err(e) => Err(self.fail(e.shifted(at))),
+            Err(e) => Err(self.fail(e.shifted(frame.offset))),
         }
     }
 

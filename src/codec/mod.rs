@@ -68,7 +68,7 @@ pub use connack::{Connack, ConnackProperties};
 pub use connect::{Connect, ConnectProperties, Will, WillProperties};
 pub use disconnect::{Disconnect, DisconnectProperties};
 pub use error::CodecError;
-pub use frame::{DEFAULT_MAX_PACKET_SIZE, FrameDecoder};
+pub use frame::{DEFAULT_MAX_PACKET_SIZE, Frame, FrameDecoder};
 pub use header::{FixedHeader, MAX_VARINT, parse_fixed_header};
 pub use properties::{AckProperties, PropertyId, UserProperty};
 pub use publish::{Publish, PublishProperties};

@@ -8,8 +8,8 @@
 //! is where a message freed under the queue shows up.
 
 use super::outbox::WriteJob;
-use crate::codec::{self, CodecError, Packet, Publish, QoS, Version};
-use crate::ledger::LedgerError;
+use crate::codec::{self, CodecError, Packet, PacketType, Publish, QoS, Version};
+use crate::ledger::{LedgerError, MsgKind};
 use crate::sync::StdArc;
 use bytes::BytesMut;
 use thiserror::Error;
@@ -82,5 +82,26 @@ pub fn encode_job(job: &WriteJob<OutFrame>, out: &mut BytesMut) -> Result<(), Fr
             codec::encode(&Packet::Publish(p), d.version, out)?;
             Ok(())
         }
+    }
+}
+
+/// The ledger's name for a packet type.
+pub fn msg_kind(pt: PacketType) -> MsgKind {
+    match pt {
+        PacketType::Connect => MsgKind::Connect,
+        PacketType::Connack => MsgKind::Connack,
+        PacketType::Publish => MsgKind::Publish,
+        PacketType::Puback => MsgKind::Puback,
+        PacketType::Pubrec => MsgKind::Pubrec,
+        PacketType::Pubrel => MsgKind::Pubrel,
+        PacketType::Pubcomp => MsgKind::Pubcomp,
+        PacketType::Subscribe => MsgKind::Subscribe,
+        PacketType::Suback => MsgKind::Suback,
+        PacketType::Unsubscribe => MsgKind::Unsubscribe,
+        PacketType::Unsuback => MsgKind::Unsuback,
+        PacketType::Pingreq => MsgKind::Pingreq,
+        PacketType::Pingresp => MsgKind::Pingresp,
+        PacketType::Disconnect => MsgKind::Disconnect,
+        PacketType::Auth => MsgKind::Auth,
     }
 }

@@ -174,6 +174,12 @@ impl<F: Clone> Outbox<F> {
         Err(why)
     }
 
+    /// Wakes the writer without queueing anything (the connection should
+    /// flush and close).
+    pub fn poke(&self) {
+        self.wake();
+    }
+
     /// Entries waiting (not counting the write in flight).
     pub fn queued(&self) -> usize {
         lock(&self.state).queue.len()
