@@ -10,6 +10,7 @@
 
 pub mod broker;
 pub mod cli;
+pub mod client;
 pub mod codec;
 pub mod faults;
 

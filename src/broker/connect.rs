@@ -18,7 +18,6 @@ impl Broker {
         conn: &Arc<Conn>,
         p: &mut Proto,
         c: Connect,
-        now_ms: u64,
     ) -> Flow {
         let version = p.decoder.version().unwrap_or(Version::V311);
         p.version = Some(version);
@@ -141,7 +140,6 @@ impl Broker {
         };
         self.send(conn, &Packet::Connack(ack), version, "broker: CONNACK");
         p.client_id = Some(client_id.clone());
-        let _ = now_ms;
         self.resume(&mut st, &client_id, conn, version);
         Flow::Continue
     }

@@ -288,7 +288,7 @@ impl Broker {
                     return self.malformed(conn, &p, e);
                 }
             };
-            let flow = self.handle(conn, &mut p, msg, packet, now_ms);
+            let flow = self.handle(conn, &mut p, msg, packet);
             if flow != Flow::Continue {
                 return flow;
             }
@@ -301,13 +301,12 @@ impl Broker {
         p: &mut Proto,
         msg: MsgRef,
         packet: Packet,
-        now_ms: u64,
     ) -> Flow {
         let connected = p.client_id.is_some();
         match packet {
             Packet::Connect(c) if !connected => {
                 msg.release("reader: CONNECT read");
-                self.handle_connect(conn, p, *c, now_ms)
+                self.handle_connect(conn, p, *c)
             }
             Packet::Connect(_) => {
                 msg.release("reader: second CONNECT");
@@ -320,12 +319,12 @@ impl Broker {
             Packet::Publish(publish) => self.handle_publish(conn, p, msg, publish),
             other => {
                 msg.release("reader: packet read");
-                self.handle_control(conn, p, other, now_ms)
+                self.handle_control(conn, p, other)
             }
         }
     }
 
-    fn handle_control(&self, conn: &Arc<Conn>, p: &mut Proto, packet: Packet, now_ms: u64) -> Flow {
+    fn handle_control(&self, conn: &Arc<Conn>, p: &mut Proto, packet: Packet) -> Flow {
         let version = p.version.unwrap_or(Version::V311);
         match packet {
             Packet::Puback(a) => self.on_puback(p, a.packet_id),
@@ -346,7 +345,7 @@ impl Broker {
                 self.send(conn, &Packet::Pingresp, version, "broker: PINGRESP");
                 Flow::Continue
             }
-            Packet::Disconnect(d) => self.handle_disconnect(conn, p, d, now_ms),
+            Packet::Disconnect(d) => self.handle_disconnect(conn, p, d),
             Packet::Auth(_) => self.protocol_error(
                 conn,
                 p,
@@ -417,7 +416,7 @@ impl Broker {
         Flow::Close(CloseReason::new(code, detail))
     }
 
-    fn handle_disconnect(&self, conn: &Arc<Conn>, p: &mut Proto, d: Disconnect, now_ms: u64) -> Flow {
+    fn handle_disconnect(&self, conn: &Arc<Conn>, p: &mut Proto, d: Disconnect) -> Flow {
         let mut st = lock(&self.state);
         if d.reason != ReasonCode::DisconnectWithWill {
             if let Some(w) = st.wills.remove(&conn.id) {
@@ -432,7 +431,6 @@ impl Broker {
             }
         }
         drop(st);
-        let _ = now_ms;
         conn.closing.store(true, Ordering::Release);
         Flow::Close(CloseReason::new(d.reason, "client sent DISCONNECT"))
     }

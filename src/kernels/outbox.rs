@@ -180,6 +180,20 @@ impl<F: Clone> Outbox<F> {
         self.wake();
     }
 
+    /// Opens a closed outbox again for a new connection of the same
+    /// client (reconnect). Whatever the write slot still holds is released
+    /// first, as teardown would.
+    pub fn reopen(&self) {
+        let stale = {
+            let mut st = lock(&self.state);
+            st.closed = false;
+            if st.busy.is_none() { st.tx.take() } else { None }
+        };
+        if let Some(m) = stale {
+            m.release("reopen: write slot");
+        }
+    }
+
     /// Entries waiting (not counting the write in flight).
     pub fn queued(&self) -> usize {
         lock(&self.state).queue.len()

@@ -256,3 +256,19 @@ impl Pending {
         }
     }
 }
+
+impl Pending {
+    /// Takes the operation under `pid` out and finishes it with `outcome`,
+    /// releasing its reference (a request whose send was refused).
+    pub fn fail(&self, pid: u16, outcome: Outcome, site: &'static str) -> bool {
+        let mut t = lock(&self.table);
+        let Some(p) = t.remove(&pid) else {
+            return false;
+        };
+        if let Some(m) = p.op.take_msg() {
+            m.release(site);
+        }
+        p.op.finish(outcome, site);
+        true
+    }
+}
