@@ -17,5 +17,6 @@ pub mod faults;
 pub mod kernels;
 pub mod ledger;
 pub mod report;
+pub mod sim;
 pub mod sync;
 pub mod tls;
