@@ -1,5 +1,6 @@
 //! The `mqtls` command line: one file per subcommand.
 
+mod bench;
 mod certs;
 mod check;
 mod decode;
@@ -28,6 +29,8 @@ pub struct Cli {
 pub enum Command {
     /// Run the whole harness (the main job) and write reports.
     Check(check::Args),
+    /// Compare criterion baselines and flag regressions.
+    Bench(bench::Args),
     /// The bug zoo: the historic faults the harness reproduces.
     Zoo(zoo::Args),
     /// Write a test PKI (good and broken certificates) as PEM files.
@@ -42,6 +45,7 @@ pub fn main() -> i32 {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Check(a) => check::run(a),
+        Command::Bench(a) => bench::run(a),
         Command::Zoo(a) => zoo::run(a),
         Command::Certs(a) => certs::run(a),
         Command::Decode(a) => decode::run(a),

@@ -1,6 +1,8 @@
 //! What the harness writes for people and for CI: `summary.json` and
 //! `summary.md` under the report directory (default `reports/latest`).
 
+pub mod bench;
+
 use crate::cli::CliError;
 use crate::ledger::{Stats, Violation};
 use serde::Serialize;
