@@ -99,8 +99,8 @@ fn read_estimates(path: &Path) -> Result<Estimates, BenchError> {
     })
 }
 
-/// Finds every directory holding `<baseline>/estimates.json`, keyed by its
-/// path relative to `root`, and every baseline name seen.
+/// Collects every benchmark directory (one holding `<baseline>/estimates.json`)
+/// below `dir`, and every baseline name seen.
 fn walk(dir: &Path, out: &mut Vec<PathBuf>, names: &mut Vec<String>) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
