@@ -20,3 +20,4 @@ pub mod report;
 pub mod sim;
 pub mod sync;
 pub mod tls;
+pub mod zoo;

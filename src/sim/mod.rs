@@ -12,7 +12,7 @@ use crate::broker::{Broker, BrokerConfig, Conn, Flow};
 use crate::client::{ClientConfig, ClientFlow, ClientKernel};
 use crate::kernels::frame::{OutFrame, encode_job};
 use crate::kernels::outbox::{Outbox, WriteJob, WriteResult};
-use crate::ledger::{Audit, Ledger, Op};
+use crate::ledger::{Audit, Ledger, Op, with_actor};
 use crate::sync::Arc;
 use bytes::BytesMut;
 
@@ -113,7 +113,10 @@ impl Sim {
             return;
         };
         let conn = l.conn.clone();
-        if let Flow::Close(_) = self.broker.on_bytes(&conn, bytes, self.now_ms) {
+        let flow = with_actor(&format!("broker reader {i}"), || {
+            self.broker.on_bytes(&conn, bytes, self.now_ms)
+        });
+        if let Flow::Close(_) = flow {
             self.flush_and_close(i);
         }
     }
@@ -132,7 +135,7 @@ impl Sim {
             Dir::Down => (&mut l.down, &l.conn.outbox),
         };
         if slot.is_none() {
-            *slot = outbox.start_write();
+            *slot = with_actor(&writer(i, dir), || outbox.start_write());
         }
         slot.is_some()
     }
@@ -157,7 +160,7 @@ impl Sim {
             (Dir::Up, Some(c)) => &c.outbox,
             _ => &conn.outbox,
         };
-        outbox.write_done(job, result.clone());
+        with_actor(&writer(i, dir), || outbox.write_done(job, result.clone()));
         if result != WriteResult::Complete {
             self.drop_link(i);
             return true;
@@ -167,13 +170,17 @@ impl Sim {
         }
         match dir {
             Dir::Up => {
-                if let Flow::Close(_) = self.broker.on_bytes(&conn, &bytes, self.now_ms) {
+                let flow = with_actor(&format!("broker reader {i}"), || {
+                    self.broker.on_bytes(&conn, &bytes, self.now_ms)
+                });
+                if let Flow::Close(_) = flow {
                     self.flush_and_close(i);
                 }
             }
             Dir::Down => match &client {
                 Some(c) => {
-                    if let ClientFlow::Close(_) = c.on_bytes(&bytes) {
+                    let flow = with_actor(&format!("client {i} reader"), || c.on_bytes(&bytes));
+                    if let ClientFlow::Close(_) = flow {
                         self.drop_link(i);
                     }
                 }
@@ -237,6 +244,10 @@ impl Sim {
     /// The connection on link `i` drops abruptly (both sides see it). A
     /// write in flight fails.
     pub fn drop_link(&mut self, i: usize) {
+        with_actor(&format!("closer {i}"), || self.drop_link_as_closer(i));
+    }
+
+    fn drop_link_as_closer(&mut self, i: usize) {
         let Some(l) = self.links.get_mut(i).filter(|l| l.open) else {
             return;
         };
@@ -263,6 +274,10 @@ impl Sim {
     /// Advances the clock by `ms` and runs every timer: keep-alive and
     /// session expiry in the broker, request timeouts and pings in clients.
     pub fn advance(&mut self, ms: u64) {
+        with_actor("timer", || self.advance_as_timer(ms));
+    }
+
+    fn advance_as_timer(&mut self, ms: u64) {
         self.now_ms += ms;
         let silent = self.broker.tick(self.now_ms);
         for conn in silent {
@@ -297,6 +312,13 @@ impl Sim {
         let audit = self.ledger.audit();
         drop(self);
         audit
+    }
+}
+
+fn writer(i: usize, dir: Dir) -> String {
+    match dir {
+        Dir::Up => format!("client {i} writer"),
+        Dir::Down => format!("broker writer {i}"),
     }
 }
 

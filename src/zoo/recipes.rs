@@ -1,0 +1,268 @@
+//! Each fault's "sequence that shows it" (ZOO.md, last column), scripted
+//! over the in-memory transport.
+//!
+//! These are the bug reports as runnable steps. Run with the fault off they
+//! must audit clean; with the fault on, the ledger must report the
+//! violation by itself. The detection matrix uses them as its
+//! `recipe` engine, and `mqtls zoo --show FAULT` prints the history they
+//! produce.
+
+use crate::broker::BrokerConfig;
+use crate::client::{ClientConfig, request};
+use crate::codec::{QoS, Version};
+use crate::faults::{Fault, FaultSet};
+use crate::ledger::{Audit, Ledger, Mode, Op};
+use crate::sim::{Dir, Sim};
+use bytes::Bytes;
+
+/// The malicious SUBSCRIBE of NanoNNG 1505: its second filter claims 100
+/// bytes.
+pub const NANONNG_1505_BYTES: [u8; 14] = [
+    0x82, 0x0c, 0x00, 0x01, 0x00, 0x02, 0x74, 0x30, 0x00, 0x00, 0x64, 0x78, 0x78, 0x00,
+];
+
+/// A script over one sim: the sim, and the client configs it connects.
+struct Script {
+    sim: Sim,
+    faults: FaultSet,
+    version: Version,
+}
+
+impl Script {
+    fn new(faults: FaultSet) -> Self {
+        let cfg = BrokerConfig {
+            faults,
+            ..Default::default()
+        };
+        Script {
+            sim: Sim::new(Ledger::new(Mode::Full), cfg),
+            faults,
+            version: Version::V311,
+        }
+    }
+
+    fn ledger(&self) -> std::sync::Arc<Ledger> {
+        self.sim.ledger.clone()
+    }
+
+    /// Connects a client and reaps its CONNACK.
+    fn client(&mut self, id: &str) -> usize {
+        let cfg = ClientConfig {
+            version: self.version,
+            client_id: id.into(),
+            faults: self.faults,
+            ..Default::default()
+        };
+        let (i, op) = self.sim.connect(cfg);
+        self.sim.run(10_000);
+        self.reap(&op);
+        i
+    }
+
+    fn reap(&self, op: &Op) {
+        if let Some(r) = request::reap(op, "caller: reap") {
+            if let Some(m) = r.result {
+                m.release("caller: result consumed");
+            }
+        }
+    }
+
+    fn subscribe(&mut self, link: usize, filter: &str, qos: QoS) -> Option<Op> {
+        let op = request::subscribe(&self.ledger(), self.version, &[(filter, qos)]).ok()?;
+        self.sim
+            .client(link)?
+            .send_request(&op, self.sim.now_ms)
+            .ok()?;
+        Some(op)
+    }
+
+    fn publish(&mut self, link: usize, topic: &str, qos: QoS, retain: bool) -> Option<Op> {
+        let op = request::publish(
+            &self.ledger(),
+            self.version,
+            topic,
+            Bytes::from_static(b"payload"),
+            qos,
+            retain,
+        )
+        .ok()?;
+        let c = self.sim.client(link)?.clone();
+        if qos == QoS::AtMostOnce {
+            c.publish_qos0(&op);
+        } else {
+            c.send_request(&op, self.sim.now_ms).ok()?;
+        }
+        Some(op)
+    }
+
+    fn consume_all(&mut self) {
+        for l in &self.sim.links {
+            if let Some(c) = &l.client {
+                while let Some(r) = c.take_received() {
+                    request::consume(r.msg);
+                }
+            }
+        }
+    }
+
+    fn finish(mut self, ops: &[Op]) -> Audit {
+        self.consume_all();
+        self.sim.shutdown();
+        for op in ops {
+            self.reap(op);
+        }
+        self.consume_all();
+        self.sim.ledger.audit()
+    }
+}
+
+/// Runs the reproduction of `fault` with `faults` switched on (pass
+/// `FaultSet::NONE` for the control run). `None` when the fault has no
+/// sequential reproduction (it needs an interleaving: see the loom models).
+pub fn reproduce(fault: Fault, faults: FaultSet) -> Option<Audit> {
+    crate::ledger::with_actor("caller", || script(fault, faults))
+}
+
+fn script(fault: Fault, faults: FaultSet) -> Option<Audit> {
+    let mut s = Script::new(faults);
+    let mut ops = Vec::new();
+    match fault {
+        // Subscribe over TLS; the write completes and frees the only
+        // reference; the connection closes and frees it again.
+        Fault::Nanomq1766 => {
+            let c = s.client("seed");
+            ops.extend(s.subscribe(c, "topic3", QoS::AtMostOnce));
+            s.sim.write(c, Dir::Up);
+            s.sim.drop_link(c);
+        }
+        // SUBACK releases the op's message but leaves it in the slot; the
+        // caller's cleanup releases it again.
+        Fault::Nanonng23d0eb290 => {
+            let c = s.client("c");
+            ops.extend(s.subscribe(c, "t", QoS::AtLeastOnce));
+            s.sim.run(10_000);
+        }
+        // Publish a retained message over TLS, then subscribe: the next
+        // completion releases the stale write slot again.
+        Fault::Nanonng230 => {
+            let p = s.client("pub");
+            ops.extend(s.publish(p, "r", QoS::AtLeastOnce, true));
+            s.sim.run(10_000);
+            let c = s.client("sub");
+            ops.extend(s.subscribe(c, "r", QoS::AtLeastOnce));
+            s.sim.run(10_000);
+        }
+        // Publish (QoS 1 delivery), let the write complete, close the
+        // subscriber's connection.
+        Fault::Nanomq531 => {
+            let sub = s.client("sub");
+            ops.extend(s.subscribe(sub, "t", QoS::AtLeastOnce));
+            s.sim.run(10_000);
+            let p = s.client("pub");
+            ops.extend(s.publish(p, "t", QoS::AtLeastOnce, false));
+            s.sim.write(p, Dir::Up);
+            s.sim.write(sub, Dir::Down);
+            s.sim.drop_link(sub);
+        }
+        // Retain a message, subscribe twice.
+        Fault::Nanomq485 => {
+            let p = s.client("pub");
+            ops.extend(s.publish(p, "r", QoS::AtMostOnce, true));
+            s.sim.run(10_000);
+            for id in ["a", "b"] {
+                let c = s.client(id);
+                ops.extend(s.subscribe(c, "r", QoS::AtMostOnce));
+                s.sim.run(10_000);
+            }
+        }
+        // Publish to a topic with two matching subscribers.
+        Fault::FanoutMissingRetain => {
+            for id in ["a", "b"] {
+                let c = s.client(id);
+                ops.extend(s.subscribe(c, "t/#", QoS::AtMostOnce));
+            }
+            s.sim.run(10_000);
+            let p = s.client("pub");
+            ops.extend(s.publish(p, "t/1", QoS::AtMostOnce, false));
+            s.sim.run(10_000);
+        }
+        // Queue several publishes, close before they are written; the
+        // caller's error handler frees what it finds on its ops.
+        Fault::Nanomq1329 => {
+            let c = s.client("c");
+            for _ in 0..3 {
+                ops.extend(s.publish(c, "t", QoS::AtMostOnce, false));
+            }
+            s.sim.drop_link(c);
+        }
+        // Cancel a pending subscribe, then let its SUBACK arrive.
+        Fault::Nng355 => {
+            let c = s.client("c");
+            let op = s.subscribe(c, "t", QoS::AtMostOnce)?;
+            s.sim.write(c, Dir::Up);
+            s.sim.client(c)?.cancel(&op);
+            s.sim.run(10_000);
+            ops.push(op);
+        }
+        // Cancel a pending subscribe, then close.
+        Fault::Nanonng1578 => {
+            let c = s.client("c");
+            let op = s.subscribe(c, "t", QoS::AtMostOnce)?;
+            s.sim.client(c)?.cancel(&op);
+            s.sim.drop_link(c);
+            ops.push(op);
+        }
+        // The malicious SUBSCRIBE bytes.
+        Fault::Nanonng1505 => {
+            let raw = s.sim.connect_raw();
+            s.sim.feed(
+                raw,
+                &[
+                    0x10, 0x0c, 0x00, 0x04, b'M', b'Q', b'T', b'T', 0x04, 0x02, 0x00, 0x3c, 0x00,
+                    0x00,
+                ],
+            );
+            s.sim.feed(raw, &NANONNG_1505_BYTES);
+            s.sim.run(10_000);
+        }
+        // SUBACK racing the timeout: only an interleaving shows it.
+        Fault::Nanonng83430191f => return None,
+    }
+    Some(s.finish(&ops))
+}
+
+#[cfg(all(test, not(feature = "loom")))]
+mod tests {
+    use super::*;
+    use crate::ledger::ViolationKind;
+
+    fn expected(f: Fault) -> ViolationKind {
+        match f {
+            // The other subscriber's write reads the freed message first.
+            Fault::Nanomq485 | Fault::FanoutMissingRetain => ViolationKind::UseAfterRelease,
+            Fault::Nng355 => ViolationKind::OpTouchedAfterFinish,
+            Fault::Nanonng1578 => ViolationKind::OpNeverFinished,
+            _ => ViolationKind::DoubleRelease,
+        }
+    }
+
+    #[test]
+    fn every_recipe_is_clean_with_the_fault_off_and_caught_with_it_on() {
+        for f in Fault::ALL {
+            let Some(clean) = reproduce(f, FaultSet::NONE) else {
+                continue;
+            };
+            let shown: Vec<String> = clean.violations.iter().map(|v| v.to_string()).collect();
+            assert!(clean.is_clean(), "{f} control run: {shown:#?}");
+            let Some(caught) = reproduce(f, FaultSet::only(f)) else {
+                panic!("{f} has a control run but no faulty one");
+            };
+            let kinds: Vec<ViolationKind> = caught.violations.iter().map(|v| v.kind).collect();
+            assert!(
+                kinds.contains(&expected(f)),
+                "{f}: expected {:?}, got {kinds:?}",
+                expected(f)
+            );
+        }
+    }
+}
