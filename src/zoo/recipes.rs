@@ -60,10 +60,10 @@ impl Script {
     }
 
     fn reap(&self, op: &Op) {
-        if let Some(r) = request::reap(op, "caller: reap") {
-            if let Some(m) = r.result {
-                m.release("caller: result consumed");
-            }
+        if let Some(r) = request::reap(op, "caller: reap")
+            && let Some(m) = r.result
+        {
+            m.release("caller: result consumed");
         }
     }
 
