@@ -5,7 +5,7 @@ mod certs;
 mod check;
 mod decode;
 mod error;
-mod zoo;
+pub mod zoo;
 
 pub use error::CliError;
 

@@ -1,10 +1,17 @@
-//! `mqtls zoo`: the bug zoo.
+//! `mqtls zoo`: the bug zoo and the detection matrix.
 
 use super::CliError;
 use crate::faults::{Fault, FaultSet};
-use crate::zoo::recipes;
+use crate::report::detection;
+use crate::zoo::matrix::{Matrix, Verdict};
+use crate::zoo::{engines, recipes};
+use std::path::PathBuf;
+use std::time::Duration;
 
-/// Options of `mqtls zoo`.
+/// Options of `mqtls zoo`. Without `--list` or `--show` it runs the
+/// detection matrix: every fault against every engine, and every engine with
+/// all faults off, then writes detection.md, detection.svg, detection.json
+/// and violations.html.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Print each fault with its source and the mistake it reintroduces.
@@ -14,6 +21,15 @@ pub struct Args {
     /// transport) with the fault on, and print what the ledger reports.
     #[arg(long, value_name = "FAULT")]
     pub show: Option<Fault>,
+    /// Only these faults (repeatable; default: all).
+    #[arg(long = "fault", value_name = "FAULT")]
+    pub faults: Vec<Fault>,
+    /// Time budget per cell, in seconds.
+    #[arg(long, default_value_t = 5.0)]
+    pub budget: f64,
+    /// Where to write the reports.
+    #[arg(long, default_value = "reports/latest")]
+    pub report_dir: PathBuf,
 }
 
 /// Runs the subcommand.
@@ -21,21 +37,46 @@ pub fn run(args: Args) -> Result<i32, CliError> {
     if let Some(f) = args.show {
         return show(f);
     }
-    if !args.list {
-        return Err(CliError::Usage(
-            "the detection matrix is not part of this build yet; use `mqtls zoo --list`".into(),
-        ));
+    if args.list {
+        for f in Fault::ALL {
+            println!("{:<22} {}\n{:<22} {}\n", f.name(), f.source(), "", f.mistake());
+        }
+        return Ok(0);
     }
-    for f in Fault::ALL {
-        println!(
-            "{:<22} {}\n{:<22} {}\n",
-            f.name(),
-            f.source(),
-            "",
-            f.mistake()
-        );
+    if !(args.budget > 0.0 && args.budget.is_finite()) {
+        return Err(CliError::Usage("--budget must be a positive number of seconds".into()));
     }
-    Ok(0)
+    let faults = if args.faults.is_empty() {
+        Fault::ALL.to_vec()
+    } else {
+        args.faults.clone()
+    };
+    let matrix = run_matrix(&faults, Duration::from_secs_f64(args.budget));
+    for p in detection::write(&matrix, &args.report_dir)? {
+        println!("wrote {}", p.display());
+    }
+    print!("\n{}", detection::markdown(&matrix));
+    Ok(if matrix.passed() { 0 } else { 1 })
+}
+
+/// Runs every engine against `faults` and the control row, printing a
+/// progress line per cell.
+pub fn run_matrix(faults: &[Fault], budget: Duration) -> Matrix {
+    let engines = engines();
+    let refs: Vec<&dyn crate::zoo::matrix::DetectionEngine> =
+        engines.iter().map(|e| e.as_ref()).collect();
+    let total = (faults.len() + 1) * refs.len();
+    let mut done = 0;
+    Matrix::run(&refs, faults, budget, |c| {
+        done += 1;
+        let row = c.fault.map_or("none (control)", |f| f.name());
+        let mark = match c.verdict {
+            Verdict::Detected | Verdict::Clean => "ok",
+            Verdict::NotApplicable => "--",
+            Verdict::Missed | Verdict::FalsePositive => "FAIL",
+        };
+        eprintln!("[zoo {done:>3}/{total}] {mark:<4} {row:<22} {:<22} {}", c.engine.title(), c.label());
+    })
 }
 
 fn show(f: Fault) -> Result<i32, CliError> {

@@ -2,6 +2,8 @@
 //! `summary.md` under the report directory (default `reports/latest`).
 
 pub mod bench;
+pub mod detection;
+pub mod timeline;
 
 use crate::cli::CliError;
 use crate::ledger::{Stats, Violation};

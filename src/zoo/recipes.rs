@@ -266,3 +266,45 @@ mod tests {
         }
     }
 }
+
+/// The recipes as a detection engine: one scripted run per cell.
+pub struct RecipeEngine;
+
+impl super::matrix::DetectionEngine for RecipeEngine {
+    fn engine(&self) -> super::matrix::Engine {
+        super::matrix::Engine::Recipe
+    }
+
+    fn run(
+        &self,
+        faults: FaultSet,
+        target: Option<Fault>,
+        _budget: std::time::Duration,
+    ) -> super::matrix::EngineRun {
+        // The control run replays every recipe with all faults off.
+        let (audits, applicable) = match target {
+            Some(f) => {
+                let a = reproduce(f, faults);
+                let applicable = a.is_some();
+                (a.into_iter().collect::<Vec<_>>(), applicable)
+            }
+            None => (
+                Fault::ALL
+                    .iter()
+                    .filter_map(|f| reproduce(*f, faults))
+                    .collect(),
+                true,
+            ),
+        };
+        let iterations = audits.len() as u64;
+        let violation = audits.into_iter().find_map(|a| a.violations.into_iter().next());
+        super::matrix::EngineRun {
+            applicable,
+            reproduction: target
+                .filter(|_| violation.is_some())
+                .map(|f| format!("`mqtls zoo --show {f}` (the ZOO.md sequence)")),
+            violation,
+            iterations,
+        }
+    }
+}
