@@ -69,6 +69,9 @@ struct CellTable {
 struct OpTable {
     next_id: u64,
     begun: u64,
+    /// Counted under the same lock as `open`, so `begun == finished + open`
+    /// holds in every snapshot.
+    finished: u64,
     open: BTreeMap<u64, Arc<OpCell>>,
 }
 
@@ -80,7 +83,6 @@ pub(crate) struct Shared {
     archive: Mutex<Archive<u64>>,
     ops: Mutex<OpTable>,
     violations: Mutex<Vec<Violation>>,
-    finished: AtomicU64,
 }
 
 impl Shared {
@@ -212,10 +214,10 @@ impl Ledger {
                 ops: Mutex::new(OpTable {
                     next_id: 1,
                     begun: 0,
+                    finished: 0,
                     open: BTreeMap::new(),
                 }),
                 violations: Mutex::new(Vec::new()),
-                finished: AtomicU64::new(0),
             }),
         })
     }
@@ -227,22 +229,22 @@ impl Ledger {
 
     /// Allocates a message with one reference, held by the returned handle.
     pub fn alloc(&self, kind: MsgKind, data: Bytes, site: &'static str) -> MsgRef {
-        let (cell, serial) = {
-            let mut t = lock(&self.shared.cells);
-            t.allocated += 1;
-            let serial = t.allocated;
-            let cell = match t.free.pop().and_then(|i| t.all.get(i).cloned()) {
-                Some(c) => c,
-                None => {
-                    let index = t.all.len();
-                    let c = Arc::new(MsgCell::new(self.shared.clone(), index));
-                    t.all.push(c.clone());
-                    c
-                }
-            };
-            (cell, serial)
+        let mut t = lock(&self.shared.cells);
+        t.allocated += 1;
+        let serial = t.allocated;
+        let cell = match t.free.pop().and_then(|i| t.all.get(i).cloned()) {
+            Some(c) => c,
+            None => {
+                let index = t.all.len();
+                let c = Arc::new(MsgCell::new(self.shared.clone(), index));
+                t.all.push(c.clone());
+                c
+            }
         };
-        cell.start(serial, kind, data, site)
+        // Started under the table lock: `stats` counts `allocated` and the
+        // live cells under it, so a message being set up must already be
+        // live there, or it would pass for freed for a moment.
+        MsgCell::start(&cell, serial, kind, data, site)
     }
 
     /// Begins an operation that must be finished exactly once.
@@ -276,16 +278,16 @@ impl Ledger {
             let live = t.all.iter().filter(|c| c.is_live()).count() as u64;
             (t.allocated, live)
         };
-        let (ops_begun, ops_open) = {
+        let (ops_begun, ops_finished, ops_open) = {
             let t = lock(&self.shared.ops);
-            (t.begun, t.open.len() as u64)
+            (t.begun, t.finished, t.open.len() as u64)
         };
         Stats {
             allocated,
             freed: allocated - live,
             live,
             ops_begun,
-            ops_finished: self.shared.finished.load(Ordering::Relaxed),
+            ops_finished,
             ops_open,
             violations: self.violation_count() as u64,
         }

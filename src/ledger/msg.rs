@@ -142,31 +142,32 @@ impl MsgCell {
         })
     }
 
-    /// Starts a new message in this (fresh or recycled) cell.
+    /// Starts a new message in this (fresh or recycled) cell. An associated
+    /// function rather than a method: loom's `Arc` cannot be a receiver.
     pub(crate) fn start(
-        self: &Arc<Self>,
+        this: &Arc<Self>,
         serial: u64,
         kind: MsgKind,
         data: Bytes,
         site: &'static str,
     ) -> MsgRef {
         {
-            let mut b = lock(&self.body);
+            let mut b = lock(&this.body);
             b.serial = serial;
             b.kind = kind;
             b.data = data;
         }
-        let generation = gen_of(self.state.load(Ordering::Acquire));
-        if self.shared.mode == Mode::Full {
-            let mut h = lock(&self.hist);
+        let generation = gen_of(this.state.load(Ordering::Acquire));
+        if this.shared.mode == Mode::Full {
+            let mut h = lock(&this.hist);
             h.clear();
-            h.push(self.shared.event(site, Action::Alloc));
-            self.state.store(pack(generation, 0, 1), Ordering::Release);
+            h.push(this.shared.event(site, Action::Alloc));
+            this.state.store(pack(generation, 0, 1), Ordering::Release);
         } else {
-            self.state.store(pack(generation, 0, 1), Ordering::Release);
+            this.state.store(pack(generation, 0, 1), Ordering::Release);
         }
         MsgRef {
-            cell: self.clone(),
+            cell: this.clone(),
             generation,
             serial,
             kind,
@@ -306,8 +307,7 @@ impl MsgRef {
         let step = self.step(
             |s| {
                 let c = count_of(s);
-                (c > 0 && u64::from(c) < COUNT_MASK)
-                    .then(|| pack(gen_of(s), borrows_of(s), c + 1))
+                (c > 0 && u64::from(c) < COUNT_MASK).then(|| pack(gen_of(s), borrows_of(s), c + 1))
             },
             |h, sh, _, after| {
                 h.push(sh.event(
@@ -402,7 +402,11 @@ impl MsgRef {
                     } else {
                         Vec::new()
                     };
-                    let at = history.iter().rev().find(|e| e.action == Action::Free).cloned();
+                    let at = history
+                        .iter()
+                        .rev()
+                        .find(|e| e.action == Action::Free)
+                        .cloned();
                     shared.push_violation(
                         ViolationKind::ReleaseWhileBorrowed,
                         self.subject(),
@@ -450,7 +454,11 @@ impl MsgRef {
         site: &'static str,
         f: impl FnOnce(&mut Bytes),
     ) -> Result<(), LedgerError> {
-        let s = self.cell.state.load(Ordering::Acquire);
+        // A read-modify-write, not a load: it linearises the ownership check
+        // with concurrent retains and releases, and loom's partial-order
+        // reduction only sees a race between a check and a later
+        // compare-and-swap when both sides write.
+        let s = self.cell.state.fetch_or(0, Ordering::AcqRel);
         if gen_of(s) != self.generation {
             self.violate(
                 ViolationKind::UseAfterRelease,
