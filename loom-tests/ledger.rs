@@ -435,7 +435,7 @@ fn nng_355_late_ack_after_cancel_is_reported_in_every_order() {
                 ViolationKind::OpTouchedAfterFinish | ViolationKind::OpFinishedTwice
             ));
             assert!(
-                v[0].diagnosis().contains("op #1 Subscribe"),
+                v[0].diagnosis().contains("op #1 SUBSCRIBE"),
                 "{}",
                 v[0].diagnosis()
             );

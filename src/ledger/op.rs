@@ -30,9 +30,17 @@ pub enum OpKind {
 }
 
 impl fmt::Display for OpKind {
+    /// The same spelling as the JSON (`SUBSCRIBE`), so `op #3 SUBSCRIBE` in a
+    /// diagnosis and in a report name the same thing, as messages do.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(self, f).map(|_| ())?;
-        Ok(())
+        f.write_str(match self {
+            OpKind::Connect => "CONNECT",
+            OpKind::Subscribe => "SUBSCRIBE",
+            OpKind::Unsubscribe => "UNSUBSCRIBE",
+            OpKind::Publish => "PUBLISH",
+            OpKind::Receive => "RECEIVE",
+            OpKind::Other => "OTHER",
+        })
     }
 }
 
