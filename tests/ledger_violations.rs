@@ -20,7 +20,12 @@ fn payload() -> Bytes {
 fn only(l: &Ledger, kind: ViolationKind) -> Violation {
     let audit = l.audit();
     let found: Vec<_> = audit.violations.iter().filter(|v| v.kind == kind).collect();
-    assert_eq!(found.len(), 1, "expected one {kind}: {:#?}", audit.violations);
+    assert_eq!(
+        found.len(),
+        1,
+        "expected one {kind}: {:#?}",
+        audit.violations
+    );
     assert_eq!(
         audit.violations.len(),
         1,
@@ -61,7 +66,10 @@ fn assert_subject_json(v: &Violation, ty: &str, id_field: &str, id: u64, kind: &
     assert_eq!(j["subject"]["type"], ty, "{j}");
     assert_eq!(j["subject"][id_field], id, "{j}");
     assert_eq!(j["subject"]["kind"], kind, "{j}");
-    assert!(j["history"].as_array().is_some_and(|h| !h.is_empty()), "{j}");
+    assert!(
+        j["history"].as_array().is_some_and(|h| !h.is_empty()),
+        "{j}"
+    );
 }
 
 #[test]
@@ -88,7 +96,11 @@ fn double_release_names_allocator_freer_and_second_releaser() {
     );
     assert_subject_json(&v, "msg", "serial", 1, "SUBSCRIBE");
     assert_eq!(v.at.site, "subscribe (error path)");
-    assert!(v.timeline().contains("release (count 0): freed"), "{}", v.timeline());
+    assert!(
+        v.timeline().contains("release (count 0): freed"),
+        "{}",
+        v.timeline()
+    );
     // History is in order and ends with the offending step.
     assert!(v.history.windows(2).all(|w| w[0].seq < w[1].seq));
     assert_eq!(v.history.last(), Some(&v.at));
@@ -165,7 +177,11 @@ fn leak_names_the_allocator_and_the_dropping_actor() {
             "still outstanding at audit",
         ],
     );
-    assert!(v.detail.contains("1 reference(s) never released"), "{}", v.detail);
+    assert!(
+        v.detail.contains("1 reference(s) never released"),
+        "{}",
+        v.detail
+    );
     let dropped = v
         .history
         .iter()
@@ -206,7 +222,11 @@ fn release_while_borrowed_names_the_write_and_the_release() {
             "last reference released by `send-cb` at `send callback`",
         ],
     );
-    assert!(v.detail.contains("1 write(s) still in flight"), "{}", v.detail);
+    assert!(
+        v.detail.contains("1 write(s) still in flight"),
+        "{}",
+        v.detail
+    );
     assert_subject_json(&v, "msg", "serial", 1, "PUBLISH");
 }
 
@@ -254,7 +274,8 @@ fn mutate_while_shared_names_the_mutator() {
 fn sole_owner_may_mutate() {
     let l = Ledger::new(Mode::Full);
     let m = l.alloc(MsgKind::Publish, payload(), "alloc");
-    m.mutate("set DUP", |b| *b = Bytes::from_static(b"x")).unwrap();
+    m.mutate("set DUP", |b| *b = Bytes::from_static(b"x"))
+        .unwrap();
     assert_eq!(m.data("read").unwrap(), Bytes::from_static(b"x"));
     m.release("free");
     assert!(l.audit().is_clean());
@@ -279,7 +300,11 @@ fn op_finished_twice_names_both_finishers() {
             "finished again by `timer` at `timer: timeout`",
         ],
     );
-    assert!(v.detail.contains("first finished success, now timed out"), "{}", v.detail);
+    assert!(
+        v.detail.contains("first finished success, now timed out"),
+        "{}",
+        v.detail
+    );
     assert_subject_json(&v, "op", "id", 1, "SUBSCRIBE");
 }
 
@@ -352,11 +377,19 @@ fn stale_handle_after_cell_reuse_is_caught_and_new_message_is_untouched() {
         assert!(stale.mutate("stale write", |b| b.clear()).is_err());
         assert!(stale.borrow("stale send").is_err());
         let clone = stale.retain("stale clone");
-        assert_eq!(new.count(), Some(1), "a stale retain reached the new message");
+        assert_eq!(
+            new.count(),
+            Some(1),
+            "a stale retain reached the new message"
+        );
         clone.release("stale clone release");
         stale.release("stale release");
 
-        assert_eq!(new.count(), Some(1), "a stale release reached the new message");
+        assert_eq!(
+            new.count(),
+            Some(1),
+            "a stale release reached the new message"
+        );
         assert_eq!(new.data("read new").unwrap(), Bytes::from_static(b"new"));
         new.release("free new");
 
@@ -376,7 +409,11 @@ fn stale_handle_after_cell_reuse_is_caught_and_new_message_is_untouched() {
         if mode == Mode::Full {
             // The stale handle's story is the old message's, from the archive.
             let v = &audit.violations[0];
-            assert!(v.diagnosis().contains("allocated by `alloc old`"), "{}", v.diagnosis());
+            assert!(
+                v.diagnosis().contains("allocated by `alloc old`"),
+                "{}",
+                v.diagnosis()
+            );
             assert!(v.diagnosis().contains("freed by"), "{}", v.diagnosis());
             assert!(!v.timeline().contains("alloc new"), "{}", v.timeline());
         }
@@ -432,7 +469,10 @@ fn audit_serialises_with_stats_and_every_finding() {
         .map(|v| v["kind"].as_str().unwrap().to_string())
         .collect();
     for kind in ViolationKind::ALL {
-        assert!(kinds.contains(&kind.to_string()), "{kind} missing from {kinds:?}");
+        assert!(
+            kinds.contains(&kind.to_string()),
+            "{kind} missing from {kinds:?}"
+        );
     }
 }
 
@@ -475,7 +515,10 @@ fn op_slots_carry_request_and_result() {
     let op = l.begin_op(OpKind::Subscribe, "client::subscribe");
     let sub = l.alloc(MsgKind::Subscribe, payload(), "client::subscribe");
     assert!(op.set_msg(sub, "client::subscribe").is_none());
-    assert_eq!(op.with_msg(|s| s.peek().map(|m| m.kind())), Some(MsgKind::Subscribe));
+    assert_eq!(
+        op.with_msg(|s| s.peek().map(|m| m.kind())),
+        Some(MsgKind::Subscribe)
+    );
     let parked = op.take_msg().unwrap();
     let suback = l.alloc(MsgKind::Suback, payload(), "reader");
     assert!(op.set_result(suback, "reader: SUBACK").is_none());

@@ -305,11 +305,13 @@ impl Ledger {
             .filter(|c| c.is_live())
             .cloned()
             .collect();
-        for cell in live {
-            if let Some(v) = cell.leak_report() {
-                violations.push(v);
-            }
-        }
+        // Cells are reused in any order; reports list leaks oldest first.
+        let mut leaks: Vec<Violation> = live.iter().filter_map(|c| c.leak_report()).collect();
+        leaks.sort_by_key(|v| match v.subject {
+            Subject::Msg { serial, .. } => serial,
+            Subject::Op { id, .. } => id,
+        });
+        violations.extend(leaks);
         let open: Vec<Arc<OpCell>> = lock(&self.shared.ops).open.values().cloned().collect();
         for op in open {
             if let Some(v) = op.never_finished_report() {

@@ -157,7 +157,10 @@ impl Violation {
         }
         if self.kind == ViolationKind::ReleaseWhileBorrowed {
             for e in open_borrows {
-                parts.push(format!("borrowed for a write by `{}` at `{}`", e.actor, e.site));
+                parts.push(format!(
+                    "borrowed for a write by `{}` at `{}`",
+                    e.actor, e.site
+                ));
             }
         }
         let last = match self.kind {
