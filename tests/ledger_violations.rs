@@ -591,3 +591,60 @@ fn actor_defaults_and_restores() {
     .join()
     .unwrap();
 }
+
+/// A retained message delivered many times keeps a bounded history: its
+/// allocation, the landmarks, the latest steps and a count of what was
+/// dropped, so a late misuse is still diagnosed in full.
+#[test]
+fn long_lived_message_history_is_bounded_but_still_diagnosed() {
+    let l = Ledger::new(Mode::Full);
+    let store = ledger::with_actor("broker", || {
+        l.alloc(MsgKind::Publish, payload(), "retain::store")
+    });
+    let pointer = store.alias("retain::deliver (no clone)");
+    for _ in 0..10_000 {
+        store.retain("deliver").release("write_done");
+    }
+    store.release("retain::clear");
+    pointer.release("late delivery write_done");
+    let v = only(&l, ViolationKind::DoubleRelease);
+    assert!(
+        v.history.len() < 400,
+        "history not bounded: {}",
+        v.history.len()
+    );
+    assert_eq!(v.history.first().map(|e| e.site), Some("retain::store"));
+    assert!(v.history.windows(2).all(|w| w[0].seq < w[1].seq));
+    let elided: u64 = v
+        .history
+        .iter()
+        .filter_map(|e| match e.action {
+            Action::Elided { count } => Some(count),
+            _ => None,
+        })
+        .sum();
+    let kept_routine = v
+        .history
+        .iter()
+        .filter(|e| matches!(e.action, Action::Retain { .. } | Action::Release { .. }))
+        .count() as u64;
+    assert_eq!(
+        elided + kept_routine,
+        20_000,
+        "steps lost without being counted"
+    );
+    assert!(
+        v.timeline().contains("routine step(s) not kept"),
+        "{}",
+        v.timeline()
+    );
+    assert_reported(
+        &v,
+        &[
+            "allocated by `retain::store` on `broker`",
+            "copied without a reference by `unnamed` at `retain::deliver (no clone)`",
+            "freed by `unnamed` at `retain::clear`",
+            "released again by `unnamed` at `late delivery write_done`",
+        ],
+    );
+}

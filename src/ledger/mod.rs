@@ -39,7 +39,7 @@ pub use violation::{Subject, Violation, ViolationKind};
 
 use crate::sync::{Arc, AtomicU64, Mutex, Ordering, lock};
 use bytes::Bytes;
-use history::Archive;
+use history::{Archive, History};
 use msg::MsgCell;
 use op::OpCell;
 use serde::Serialize;
@@ -86,8 +86,12 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
+    pub(crate) fn next_seq(&self) -> u64 {
+        self.seq.fetch_add(1, Ordering::Relaxed)
+    }
+
     pub(crate) fn event(&self, site: &'static str, action: Action) -> Event {
-        Event::now(self.seq.fetch_add(1, Ordering::Relaxed), site, action)
+        Event::now(self.next_seq(), site, action)
     }
 
     /// Runs `f` on the history of message `serial`: the cell's own while it
@@ -96,11 +100,11 @@ impl Shared {
         &self,
         cell: &MsgCell,
         serial: u64,
-        f: impl FnOnce(&mut Vec<Event>) -> R,
+        f: impl FnOnce(&mut History) -> R,
     ) -> R {
         let mut hist = lock(&cell.hist);
-        let current = lock(&cell.body).serial == serial
-            && hist.first().is_some_and(|e| e.action == Action::Alloc);
+        let current =
+            lock(&cell.body).serial == serial && hist.first_action() == Some(&Action::Alloc);
         if current {
             return f(&mut hist);
         }
@@ -108,7 +112,7 @@ impl Shared {
         let mut archive = lock(&self.archive);
         match archive.get_mut(&serial) {
             Some(h) => f(h),
-            None => f(&mut Vec::new()),
+            None => f(&mut History::default()),
         }
     }
 

@@ -7,7 +7,7 @@
 //! for another message, and counting mode costs about what `Arc` costs.
 
 use super::error::LedgerError;
-use super::history::{Action, Event};
+use super::history::{Action, History};
 use super::violation::{Subject, Violation, ViolationKind};
 use super::{Mode, Shared};
 use crate::sync::{Arc, AtomicU64, Mutex, Ordering, lock};
@@ -88,7 +88,7 @@ pub(crate) struct MsgCell {
     pub(crate) body: Mutex<Body>,
     /// Full mode: the current message's history. Held across the state CAS so
     /// that history order is the order of the state changes.
-    pub(crate) hist: Mutex<Vec<Event>>,
+    pub(crate) hist: Mutex<History>,
 }
 
 impl MsgCell {
@@ -102,7 +102,7 @@ impl MsgCell {
                 kind: MsgKind::Other,
                 data: Bytes::new(),
             }),
-            hist: Mutex::new(Vec::new()),
+            hist: Mutex::new(History::default()),
         }
     }
 
@@ -129,7 +129,7 @@ impl MsgCell {
                 kind: ViolationKind::Leak.to_string(),
             },
         );
-        let mut history = hist.clone();
+        let mut history = hist.events();
         if !history.is_empty() {
             history.push(at.clone());
         }
@@ -161,7 +161,7 @@ impl MsgCell {
         if this.shared.mode == Mode::Full {
             let mut h = lock(&this.hist);
             h.clear();
-            h.push(this.shared.event(site, Action::Alloc));
+            h.record(this.shared.next_seq(), site, Action::Alloc);
             this.state.store(pack(generation, 0, 1), Ordering::Release);
         } else {
             this.state.store(pack(generation, 0, 1), Ordering::Release);
@@ -249,7 +249,7 @@ impl MsgRef {
     fn step(
         &self,
         f: impl Fn(u64) -> Option<u64>,
-        record: impl FnOnce(&mut Vec<Event>, &Shared, u64, u64),
+        record: impl FnOnce(&mut History, &Shared, u64, u64),
     ) -> Step {
         let shared = &*self.cell.shared;
         let full = shared.mode == Mode::Full;
@@ -291,7 +291,7 @@ impl MsgRef {
         let history = if shared.mode == Mode::Full {
             shared.with_msg_history(&self.cell, self.serial, |h| {
                 h.push(at.clone());
-                h.clone()
+                h.events()
             })
         } else {
             Vec::new()
@@ -310,12 +310,13 @@ impl MsgRef {
                 (c > 0 && u64::from(c) < COUNT_MASK).then(|| pack(gen_of(s), borrows_of(s), c + 1))
             },
             |h, sh, _, after| {
-                h.push(sh.event(
+                h.record(
+                    sh.next_seq(),
                     site,
                     Action::Retain {
                         count: count_of(after),
                     },
-                ))
+                )
             },
         );
         if let Step::Stale { .. } = step {
@@ -341,7 +342,7 @@ impl MsgRef {
         let shared = &self.cell.shared;
         if shared.mode == Mode::Full {
             shared.with_msg_history(&self.cell, self.serial, |h| {
-                h.push(shared.event(site, Action::Alias))
+                h.record(shared.next_seq(), site, Action::Alias)
             });
         }
         MsgRef {
@@ -370,21 +371,23 @@ impl MsgRef {
             |h, sh, before, after| {
                 if count_of(before) == 1 {
                     if borrows_of(before) > 0 {
-                        h.push(sh.event(
+                        h.record(
+                            sh.next_seq(),
                             site,
                             Action::Violation {
                                 kind: ViolationKind::ReleaseWhileBorrowed.to_string(),
                             },
-                        ));
+                        );
                     }
-                    h.push(sh.event(site, Action::Free));
+                    h.record(sh.next_seq(), site, Action::Free);
                 } else {
-                    h.push(sh.event(
+                    h.record(
+                        sh.next_seq(),
                         site,
                         Action::Release {
                             count: count_of(after),
                         },
-                    ));
+                    );
                 }
             },
         );
@@ -398,7 +401,7 @@ impl MsgRef {
                 if borrows_of(before) > 0 {
                     let shared = &self.cell.shared;
                     let history = if shared.mode == Mode::Full {
-                        lock(&self.cell.hist).clone()
+                        lock(&self.cell.hist).events()
                     } else {
                         Vec::new()
                     };
@@ -480,7 +483,7 @@ impl MsgRef {
             );
         } else if shared.mode == Mode::Full {
             shared.with_msg_history(&self.cell, self.serial, |h| {
-                h.push(shared.event(site, Action::Mutate))
+                h.record(shared.next_seq(), site, Action::Mutate)
             });
         }
         let mut body = lock(&self.cell.body);
@@ -498,7 +501,7 @@ impl MsgRef {
                 let b = borrows_of(s);
                 (count_of(s) > 0 && b < 0xff).then(|| pack(gen_of(s), b + 1, count_of(s)))
             },
-            |h, sh, _, _| h.push(sh.event(site, Action::BorrowStart)),
+            |h, sh, _, _| h.record(sh.next_seq(), site, Action::BorrowStart),
         );
         match step {
             Step::Done { .. } => Ok(Borrow {
@@ -534,7 +537,7 @@ impl Drop for MsgRef {
         let shared = &self.cell.shared;
         if shared.mode == Mode::Full && self.is_live() {
             shared.with_msg_history(&self.cell, self.serial, |h| {
-                h.push(shared.event("drop", Action::DroppedWithoutRelease))
+                h.record(shared.next_seq(), "drop", Action::DroppedWithoutRelease)
             });
         }
     }
@@ -569,7 +572,7 @@ impl Drop for Borrow {
                 let b = borrows_of(s);
                 (b > 0).then(|| pack(gen_of(s), b - 1, count_of(s)))
             },
-            |h, sh, _, _| h.push(sh.event(site, Action::BorrowEnd)),
+            |h, sh, _, _| h.record(sh.next_seq(), site, Action::BorrowEnd),
         );
     }
 }
