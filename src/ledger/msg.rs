@@ -84,6 +84,9 @@ pub(crate) struct Body {
 pub(crate) struct MsgCell {
     pub(crate) shared: Arc<Shared>,
     pub(crate) index: usize,
+    /// The ledger's mode, copied here so the per-step check does not chase
+    /// the pointer to `Shared`.
+    full: bool,
     pub(crate) state: AtomicU64,
     pub(crate) body: Mutex<Body>,
     /// Full mode: the current message's history. Held across the state CAS so
@@ -94,6 +97,7 @@ pub(crate) struct MsgCell {
 impl MsgCell {
     pub(crate) fn new(shared: Arc<Shared>, index: usize) -> Self {
         MsgCell {
+            full: shared.mode == Mode::Full,
             shared,
             index,
             state: AtomicU64::new(0),
@@ -251,9 +255,7 @@ impl MsgRef {
         f: impl Fn(u64) -> Option<u64>,
         record: impl FnOnce(&mut History, &Shared, u64, u64),
     ) -> Step {
-        let shared = &*self.cell.shared;
-        let full = shared.mode == Mode::Full;
-        let mut hist = full.then(|| lock(&self.cell.hist));
+        let mut hist = self.cell.full.then(|| lock(&self.cell.hist));
         let mut cur = self.cell.state.load(Ordering::Acquire);
         loop {
             if gen_of(cur) != self.generation {
@@ -270,7 +272,7 @@ impl MsgRef {
             ) {
                 Ok(_) => {
                     if let Some(h) = hist.as_mut() {
-                        record(h, shared, cur, next);
+                        record(h, &self.cell.shared, cur, next);
                     }
                     return Step::Done { before: cur };
                 }
