@@ -3,8 +3,8 @@
 //! interleaving before the kernels are judged by it.
 //!
 //! Each model creates its ledger inside the `loom::model` closure (loom
-//! needs fresh state per iteration) and uses at most four threads besides
-//! none of its own globals. Models of a deliberate misuse name the real bug
+//! needs fresh state per iteration), spawns at most two threads (loom allows
+//! five per execution, main included) and keeps no global state. Models of a deliberate misuse name the real bug
 //! they stand for (shared/ZOO.md). Run with
 //! `cargo test --features loom --test loom_ledger -- --nocapture` to see how
 //! many interleavings each model explored and how long it took.
