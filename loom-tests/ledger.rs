@@ -4,8 +4,9 @@
 //!
 //! Each model creates its ledger inside the `loom::model` closure (loom
 //! needs fresh state per iteration), spawns at most two threads (loom allows
-//! five per execution, main included) and keeps no global state. Models of a deliberate misuse name the real bug
-//! they stand for (shared/ZOO.md). Run with
+//! five per execution, main included) and keeps no global state. Models of
+//! a deliberate misuse name the real bug they stand for (shared/ZOO.md).
+//! Run with
 //! `cargo test --features loom --test loom_ledger -- --nocapture` to see how
 //! many interleavings each model explored and how long it took.
 
