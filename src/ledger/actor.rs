@@ -15,6 +15,10 @@ crate::sync::thread_local! {
     // the one both facades accept.
     #[allow(clippy::missing_const_for_thread_local)]
     static CURRENT: RefCell<Option<Actor>> = RefCell::new(None);
+    // One shared name for threads nobody named, instead of a fresh
+    // allocation per recorded step.
+    #[allow(clippy::missing_const_for_thread_local)]
+    static UNNAMED: Actor = Actor::from("unnamed");
 }
 
 /// Runs `f` with `name` as the current actor on this thread, restoring the
@@ -41,7 +45,14 @@ pub fn set_actor(name: &str) {
 
 /// The current actor, or `"unnamed"` when none was set.
 pub fn current() -> Actor {
-    CURRENT
-        .with(|c| c.borrow().clone())
-        .unwrap_or_else(|| Actor::from("unnamed"))
+    with_current(Actor::clone)
+}
+
+/// Runs `f` on the current actor without taking a reference to its name:
+/// the per-step path of full mode.
+pub(crate) fn with_current<R>(f: impl FnOnce(&Actor) -> R) -> R {
+    CURRENT.with(|c| match &*c.borrow() {
+        Some(a) => f(a),
+        None => UNNAMED.with(|u| f(u)),
+    })
 }

@@ -2,6 +2,7 @@
 //! operation step, stamped with a sequence number, the actor and the site.
 
 use super::actor::{self, Actor};
+use crate::sync::StdArc;
 use serde::Serialize;
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
@@ -51,6 +52,13 @@ pub enum Action {
         /// The kind of misuse, as in [`super::ViolationKind`].
         kind: String,
     },
+    /// Routine steps (retains, releases, borrows) of a long-lived message
+    /// were not kept, to bound its history; this event stands for the last
+    /// of them.
+    Elided {
+        /// How many steps were dropped here.
+        count: u64,
+    },
 }
 
 /// One recorded step: what happened, who did it, where, and when.
@@ -86,6 +94,7 @@ impl fmt::Display for Event {
             Action::OpFinish { outcome } => write!(f, "finished: {outcome}"),
             Action::OpTouch => write!(f, "touched"),
             Action::Violation { kind } => write!(f, "VIOLATION: {kind}"),
+            Action::Elided { count } => write!(f, "... {count} routine step(s) not kept"),
         }
     }
 }
@@ -101,12 +110,157 @@ impl Event {
     }
 }
 
+/// One step as a message history stores it: the actor as an index into the
+/// history's own actor list, so recording a step costs no reference count.
+#[derive(Debug, Clone)]
+struct Rec {
+    seq: u64,
+    actor: usize,
+    site: &'static str,
+    action: Action,
+}
+
+/// Steps kept from the start of a message's life (the allocation first).
+const HEAD_KEEP: usize = 16;
+/// Most recent steps kept.
+const RECENT_KEEP: usize = 64;
+/// Landmark steps (alias, free, mutate, violations...) kept from the middle.
+const LANDMARK_KEEP: usize = 256;
+
+/// The bounded history of one message. A retained message can be delivered
+/// millions of times; its history keeps the first steps, every landmark
+/// that matters to a diagnosis (up to a cap), and the most recent steps,
+/// and counts what it dropped.
+#[derive(Debug, Default)]
+pub(crate) struct History {
+    actors: Vec<Actor>,
+    head: Vec<Rec>,
+    recent: VecDeque<Rec>,
+    elided: u64,
+    last_elided: Option<Rec>,
+}
+
+impl History {
+    /// Records a step by the current actor.
+    pub(crate) fn record(&mut self, seq: u64, site: &'static str, action: Action) {
+        let actor = actor::with_current(|a| {
+            // Few actors touch one message: the last one is the usual hit.
+            match self.actors.iter().rposition(|k| StdArc::ptr_eq(k, a)) {
+                Some(i) => i,
+                None => {
+                    self.actors.push(StdArc::clone(a));
+                    self.actors.len() - 1
+                }
+            }
+        });
+        self.push_rec(Rec {
+            seq,
+            actor,
+            site,
+            action,
+        });
+    }
+
+    /// Records a step that was already stamped (a violation's `at`).
+    pub(crate) fn push(&mut self, e: Event) {
+        let actor = match self.actors.iter().rposition(|k| **k == *e.actor) {
+            Some(i) => i,
+            None => {
+                self.actors.push(e.actor);
+                self.actors.len() - 1
+            }
+        };
+        self.push_rec(Rec {
+            seq: e.seq,
+            actor,
+            site: e.site,
+            action: e.action,
+        });
+    }
+
+    fn push_rec(&mut self, r: Rec) {
+        if self.head.len() < HEAD_KEEP && self.recent.is_empty() {
+            self.head.push(r);
+            return;
+        }
+        self.recent.push_back(r);
+        if self.recent.len() > RECENT_KEEP
+            && let Some(old) = self.recent.pop_front()
+        {
+            let landmark = !matches!(
+                old.action,
+                Action::Retain { .. }
+                    | Action::Release { .. }
+                    | Action::BorrowStart
+                    | Action::BorrowEnd
+                    | Action::OpTouch
+            );
+            if landmark && self.head.len() < HEAD_KEEP + LANDMARK_KEEP {
+                // The elision marker, if any, goes first: order is kept.
+                self.flush_elided();
+                self.head.push(old);
+            } else {
+                self.elided += 1;
+                self.last_elided = Some(old);
+            }
+        }
+    }
+
+    /// Moves the pending elision marker into the kept part.
+    fn flush_elided(&mut self) {
+        if let Some(last) = self.last_elided.take() {
+            self.head.push(Rec {
+                action: Action::Elided { count: self.elided },
+                ..last
+            });
+            self.elided = 0;
+        }
+    }
+
+    /// The first recorded step, if any.
+    pub(crate) fn first_action(&self) -> Option<&Action> {
+        self.head.first().map(|r| &r.action)
+    }
+
+    /// Forgets everything (a recycled cell starting a new message).
+    pub(crate) fn clear(&mut self) {
+        self.actors.clear();
+        self.head.clear();
+        self.recent.clear();
+        self.elided = 0;
+        self.last_elided = None;
+    }
+
+    /// The kept steps, oldest first, as reports show them.
+    pub(crate) fn events(&self) -> Vec<Event> {
+        let pending = self.last_elided.as_ref().map(|last| Rec {
+            action: Action::Elided { count: self.elided },
+            ..last.clone()
+        });
+        self.head
+            .iter()
+            .chain(pending.iter())
+            .chain(self.recent.iter())
+            .map(|r| Event {
+                seq: r.seq,
+                actor: self
+                    .actors
+                    .get(r.actor)
+                    .cloned()
+                    .unwrap_or_else(|| Actor::from("unknown")),
+                site: r.site,
+                action: r.action.clone(),
+            })
+            .collect()
+    }
+}
+
 /// Histories of handles that are no longer current (freed messages, finished
 /// operations), kept so that a late misuse of a stale handle still gets its
 /// full story. Bounded: the oldest entries go first.
 #[derive(Debug)]
 pub(crate) struct Archive<K> {
-    map: HashMap<K, Vec<Event>>,
+    map: HashMap<K, History>,
     order: VecDeque<K>,
     capacity: usize,
 }
@@ -120,7 +274,7 @@ impl<K: std::hash::Hash + Eq + Copy> Archive<K> {
         }
     }
 
-    pub(crate) fn put(&mut self, key: K, events: Vec<Event>) {
+    pub(crate) fn put(&mut self, key: K, events: History) {
         if self.map.insert(key, events).is_none() {
             self.order.push_back(key);
         }
@@ -131,7 +285,7 @@ impl<K: std::hash::Hash + Eq + Copy> Archive<K> {
         }
     }
 
-    pub(crate) fn get_mut(&mut self, key: &K) -> Option<&mut Vec<Event>> {
+    pub(crate) fn get_mut(&mut self, key: &K) -> Option<&mut History> {
         self.map.get_mut(key)
     }
 }

@@ -39,7 +39,7 @@ pub use violation::{Subject, Violation, ViolationKind};
 
 use crate::sync::{Arc, AtomicU64, Mutex, Ordering, lock};
 use bytes::Bytes;
-use history::Archive;
+use history::{Archive, History};
 use msg::MsgCell;
 use op::OpCell;
 use serde::Serialize;
@@ -69,6 +69,9 @@ struct CellTable {
 struct OpTable {
     next_id: u64,
     begun: u64,
+    /// Counted under the same lock as `open`, so `begun == finished + open`
+    /// holds in every snapshot.
+    finished: u64,
     open: BTreeMap<u64, Arc<OpCell>>,
 }
 
@@ -80,12 +83,15 @@ pub(crate) struct Shared {
     archive: Mutex<Archive<u64>>,
     ops: Mutex<OpTable>,
     violations: Mutex<Vec<Violation>>,
-    finished: AtomicU64,
 }
 
 impl Shared {
+    pub(crate) fn next_seq(&self) -> u64 {
+        self.seq.fetch_add(1, Ordering::Relaxed)
+    }
+
     pub(crate) fn event(&self, site: &'static str, action: Action) -> Event {
-        Event::now(self.seq.fetch_add(1, Ordering::Relaxed), site, action)
+        Event::now(self.next_seq(), site, action)
     }
 
     /// Runs `f` on the history of message `serial`: the cell's own while it
@@ -94,11 +100,11 @@ impl Shared {
         &self,
         cell: &MsgCell,
         serial: u64,
-        f: impl FnOnce(&mut Vec<Event>) -> R,
+        f: impl FnOnce(&mut History) -> R,
     ) -> R {
         let mut hist = lock(&cell.hist);
-        let current = lock(&cell.body).serial == serial
-            && hist.first().is_some_and(|e| e.action == Action::Alloc);
+        let current =
+            lock(&cell.body).serial == serial && hist.first_action() == Some(&Action::Alloc);
         if current {
             return f(&mut hist);
         }
@@ -106,7 +112,7 @@ impl Shared {
         let mut archive = lock(&self.archive);
         match archive.get_mut(&serial) {
             Some(h) => f(h),
-            None => f(&mut Vec::new()),
+            None => f(&mut History::default()),
         }
     }
 
@@ -212,10 +218,10 @@ impl Ledger {
                 ops: Mutex::new(OpTable {
                     next_id: 1,
                     begun: 0,
+                    finished: 0,
                     open: BTreeMap::new(),
                 }),
                 violations: Mutex::new(Vec::new()),
-                finished: AtomicU64::new(0),
             }),
         })
     }
@@ -227,22 +233,22 @@ impl Ledger {
 
     /// Allocates a message with one reference, held by the returned handle.
     pub fn alloc(&self, kind: MsgKind, data: Bytes, site: &'static str) -> MsgRef {
-        let (cell, serial) = {
-            let mut t = lock(&self.shared.cells);
-            t.allocated += 1;
-            let serial = t.allocated;
-            let cell = match t.free.pop().and_then(|i| t.all.get(i).cloned()) {
-                Some(c) => c,
-                None => {
-                    let index = t.all.len();
-                    let c = Arc::new(MsgCell::new(self.shared.clone(), index));
-                    t.all.push(c.clone());
-                    c
-                }
-            };
-            (cell, serial)
+        let mut t = lock(&self.shared.cells);
+        t.allocated += 1;
+        let serial = t.allocated;
+        let cell = match t.free.pop().and_then(|i| t.all.get(i).cloned()) {
+            Some(c) => c,
+            None => {
+                let index = t.all.len();
+                let c = Arc::new(MsgCell::new(self.shared.clone(), index));
+                t.all.push(c.clone());
+                c
+            }
         };
-        cell.start(serial, kind, data, site)
+        // Started under the table lock: `stats` counts `allocated` and the
+        // live cells under it, so a message being set up must already be
+        // live there, or it would pass for freed for a moment.
+        MsgCell::start(&cell, serial, kind, data, site)
     }
 
     /// Begins an operation that must be finished exactly once.
@@ -276,16 +282,16 @@ impl Ledger {
             let live = t.all.iter().filter(|c| c.is_live()).count() as u64;
             (t.allocated, live)
         };
-        let (ops_begun, ops_open) = {
+        let (ops_begun, ops_finished, ops_open) = {
             let t = lock(&self.shared.ops);
-            (t.begun, t.open.len() as u64)
+            (t.begun, t.finished, t.open.len() as u64)
         };
         Stats {
             allocated,
             freed: allocated - live,
             live,
             ops_begun,
-            ops_finished: self.shared.finished.load(Ordering::Relaxed),
+            ops_finished,
             ops_open,
             violations: self.violation_count() as u64,
         }
@@ -303,11 +309,13 @@ impl Ledger {
             .filter(|c| c.is_live())
             .cloned()
             .collect();
-        for cell in live {
-            if let Some(v) = cell.leak_report() {
-                violations.push(v);
-            }
-        }
+        // Cells are reused in any order; reports list leaks oldest first.
+        let mut leaks: Vec<Violation> = live.iter().filter_map(|c| c.leak_report()).collect();
+        leaks.sort_by_key(|v| match v.subject {
+            Subject::Msg { serial, .. } => serial,
+            Subject::Op { id, .. } => id,
+        });
+        violations.extend(leaks);
         let open: Vec<Arc<OpCell>> = lock(&self.shared.ops).open.values().cloned().collect();
         for op in open {
             if let Some(v) = op.never_finished_report() {

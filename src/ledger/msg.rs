@@ -7,7 +7,7 @@
 //! for another message, and counting mode costs about what `Arc` costs.
 
 use super::error::LedgerError;
-use super::history::{Action, Event};
+use super::history::{Action, History};
 use super::violation::{Subject, Violation, ViolationKind};
 use super::{Mode, Shared};
 use crate::sync::{Arc, AtomicU64, Mutex, Ordering, lock};
@@ -84,16 +84,20 @@ pub(crate) struct Body {
 pub(crate) struct MsgCell {
     pub(crate) shared: Arc<Shared>,
     pub(crate) index: usize,
+    /// The ledger's mode, copied here so the per-step check does not chase
+    /// the pointer to `Shared`.
+    full: bool,
     pub(crate) state: AtomicU64,
     pub(crate) body: Mutex<Body>,
     /// Full mode: the current message's history. Held across the state CAS so
     /// that history order is the order of the state changes.
-    pub(crate) hist: Mutex<Vec<Event>>,
+    pub(crate) hist: Mutex<History>,
 }
 
 impl MsgCell {
     pub(crate) fn new(shared: Arc<Shared>, index: usize) -> Self {
         MsgCell {
+            full: shared.mode == Mode::Full,
             shared,
             index,
             state: AtomicU64::new(0),
@@ -102,7 +106,7 @@ impl MsgCell {
                 kind: MsgKind::Other,
                 data: Bytes::new(),
             }),
-            hist: Mutex::new(Vec::new()),
+            hist: Mutex::new(History::default()),
         }
     }
 
@@ -129,7 +133,7 @@ impl MsgCell {
                 kind: ViolationKind::Leak.to_string(),
             },
         );
-        let mut history = hist.clone();
+        let mut history = hist.events();
         if !history.is_empty() {
             history.push(at.clone());
         }
@@ -142,31 +146,32 @@ impl MsgCell {
         })
     }
 
-    /// Starts a new message in this (fresh or recycled) cell.
+    /// Starts a new message in this (fresh or recycled) cell. An associated
+    /// function rather than a method: loom's `Arc` cannot be a receiver.
     pub(crate) fn start(
-        self: &Arc<Self>,
+        this: &Arc<Self>,
         serial: u64,
         kind: MsgKind,
         data: Bytes,
         site: &'static str,
     ) -> MsgRef {
         {
-            let mut b = lock(&self.body);
+            let mut b = lock(&this.body);
             b.serial = serial;
             b.kind = kind;
             b.data = data;
         }
-        let generation = gen_of(self.state.load(Ordering::Acquire));
-        if self.shared.mode == Mode::Full {
-            let mut h = lock(&self.hist);
+        let generation = gen_of(this.state.load(Ordering::Acquire));
+        if this.shared.mode == Mode::Full {
+            let mut h = lock(&this.hist);
             h.clear();
-            h.push(self.shared.event(site, Action::Alloc));
-            self.state.store(pack(generation, 0, 1), Ordering::Release);
+            h.record(this.shared.next_seq(), site, Action::Alloc);
+            this.state.store(pack(generation, 0, 1), Ordering::Release);
         } else {
-            self.state.store(pack(generation, 0, 1), Ordering::Release);
+            this.state.store(pack(generation, 0, 1), Ordering::Release);
         }
         MsgRef {
-            cell: self.clone(),
+            cell: this.clone(),
             generation,
             serial,
             kind,
@@ -248,11 +253,9 @@ impl MsgRef {
     fn step(
         &self,
         f: impl Fn(u64) -> Option<u64>,
-        record: impl FnOnce(&mut Vec<Event>, &Shared, u64, u64),
+        record: impl FnOnce(&mut History, &Shared, u64, u64),
     ) -> Step {
-        let shared = &*self.cell.shared;
-        let full = shared.mode == Mode::Full;
-        let mut hist = full.then(|| lock(&self.cell.hist));
+        let mut hist = self.cell.full.then(|| lock(&self.cell.hist));
         let mut cur = self.cell.state.load(Ordering::Acquire);
         loop {
             if gen_of(cur) != self.generation {
@@ -269,7 +272,7 @@ impl MsgRef {
             ) {
                 Ok(_) => {
                     if let Some(h) = hist.as_mut() {
-                        record(h, shared, cur, next);
+                        record(h, &self.cell.shared, cur, next);
                     }
                     return Step::Done { before: cur };
                 }
@@ -290,7 +293,7 @@ impl MsgRef {
         let history = if shared.mode == Mode::Full {
             shared.with_msg_history(&self.cell, self.serial, |h| {
                 h.push(at.clone());
-                h.clone()
+                h.events()
             })
         } else {
             Vec::new()
@@ -309,12 +312,13 @@ impl MsgRef {
                 (c > 0 && u64::from(c) < COUNT_MASK).then(|| pack(gen_of(s), borrows_of(s), c + 1))
             },
             |h, sh, _, after| {
-                h.push(sh.event(
+                h.record(
+                    sh.next_seq(),
                     site,
                     Action::Retain {
                         count: count_of(after),
                     },
-                ))
+                )
             },
         );
         if let Step::Stale { .. } = step {
@@ -340,7 +344,7 @@ impl MsgRef {
         let shared = &self.cell.shared;
         if shared.mode == Mode::Full {
             shared.with_msg_history(&self.cell, self.serial, |h| {
-                h.push(shared.event(site, Action::Alias))
+                h.record(shared.next_seq(), site, Action::Alias)
             });
         }
         MsgRef {
@@ -369,21 +373,23 @@ impl MsgRef {
             |h, sh, before, after| {
                 if count_of(before) == 1 {
                     if borrows_of(before) > 0 {
-                        h.push(sh.event(
+                        h.record(
+                            sh.next_seq(),
                             site,
                             Action::Violation {
                                 kind: ViolationKind::ReleaseWhileBorrowed.to_string(),
                             },
-                        ));
+                        );
                     }
-                    h.push(sh.event(site, Action::Free));
+                    h.record(sh.next_seq(), site, Action::Free);
                 } else {
-                    h.push(sh.event(
+                    h.record(
+                        sh.next_seq(),
                         site,
                         Action::Release {
                             count: count_of(after),
                         },
-                    ));
+                    );
                 }
             },
         );
@@ -397,7 +403,7 @@ impl MsgRef {
                 if borrows_of(before) > 0 {
                     let shared = &self.cell.shared;
                     let history = if shared.mode == Mode::Full {
-                        lock(&self.cell.hist).clone()
+                        lock(&self.cell.hist).events()
                     } else {
                         Vec::new()
                     };
@@ -453,7 +459,11 @@ impl MsgRef {
         site: &'static str,
         f: impl FnOnce(&mut Bytes),
     ) -> Result<(), LedgerError> {
-        let s = self.cell.state.load(Ordering::Acquire);
+        // A read-modify-write, not a load: it linearises the ownership check
+        // with concurrent retains and releases, and loom's partial-order
+        // reduction only sees a race between a check and a later
+        // compare-and-swap when both sides write.
+        let s = self.cell.state.fetch_or(0, Ordering::AcqRel);
         if gen_of(s) != self.generation {
             self.violate(
                 ViolationKind::UseAfterRelease,
@@ -475,7 +485,7 @@ impl MsgRef {
             );
         } else if shared.mode == Mode::Full {
             shared.with_msg_history(&self.cell, self.serial, |h| {
-                h.push(shared.event(site, Action::Mutate))
+                h.record(shared.next_seq(), site, Action::Mutate)
             });
         }
         let mut body = lock(&self.cell.body);
@@ -493,7 +503,7 @@ impl MsgRef {
                 let b = borrows_of(s);
                 (count_of(s) > 0 && b < 0xff).then(|| pack(gen_of(s), b + 1, count_of(s)))
             },
-            |h, sh, _, _| h.push(sh.event(site, Action::BorrowStart)),
+            |h, sh, _, _| h.record(sh.next_seq(), site, Action::BorrowStart),
         );
         match step {
             Step::Done { .. } => Ok(Borrow {
@@ -529,7 +539,7 @@ impl Drop for MsgRef {
         let shared = &self.cell.shared;
         if shared.mode == Mode::Full && self.is_live() {
             shared.with_msg_history(&self.cell, self.serial, |h| {
-                h.push(shared.event("drop", Action::DroppedWithoutRelease))
+                h.record(shared.next_seq(), "drop", Action::DroppedWithoutRelease)
             });
         }
     }
@@ -564,7 +574,7 @@ impl Drop for Borrow {
                 let b = borrows_of(s);
                 (b > 0).then(|| pack(gen_of(s), b - 1, count_of(s)))
             },
-            |h, sh, _, _| h.push(sh.event(site, Action::BorrowEnd)),
+            |h, sh, _, _| h.record(sh.next_seq(), site, Action::BorrowEnd),
         );
     }
 }

@@ -6,7 +6,7 @@ use super::msg::MsgRef;
 use super::slot::MsgSlot;
 use super::violation::{Subject, Violation, ViolationKind};
 use super::{Mode, Shared};
-use crate::sync::{Arc, Condvar, Mutex, Ordering, lock};
+use crate::sync::{Arc, Condvar, Mutex, lock};
 use serde::Serialize;
 use std::fmt;
 
@@ -30,9 +30,17 @@ pub enum OpKind {
 }
 
 impl fmt::Display for OpKind {
+    /// The same spelling as the JSON (`SUBSCRIBE`), so `op #3 SUBSCRIBE` in a
+    /// diagnosis and in a report name the same thing, as messages do.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(self, f).map(|_| ())?;
-        Ok(())
+        f.write_str(match self {
+            OpKind::Connect => "CONNECT",
+            OpKind::Subscribe => "SUBSCRIBE",
+            OpKind::Unsubscribe => "UNSUBSCRIBE",
+            OpKind::Publish => "PUBLISH",
+            OpKind::Receive => "RECEIVE",
+            OpKind::Other => "OTHER",
+        })
     }
 }
 
@@ -267,8 +275,11 @@ impl Op {
             st.outcome = Some(outcome.clone());
             // Removed from the open table under the op's own lock, so an
             // audit never sees a finished op as open.
-            lock(&self.cell.shared.ops).open.remove(&self.cell.id);
-            self.cell.shared.finished.fetch_add(1, Ordering::Relaxed);
+            {
+                let mut t = lock(&self.cell.shared.ops);
+                t.open.remove(&self.cell.id);
+                t.finished += 1;
+            }
             std::mem::take(&mut st.callbacks)
         };
         self.cell.done.notify_all();

@@ -132,8 +132,15 @@ impl Violation {
             };
             parts.push(format!("{verb} by `{}` on `{}`", a.site, a.actor));
         }
+        // Writes still in flight when the last reference went: the reader
+        // that a release-while-borrowed frees memory under.
+        let mut open_borrows: Vec<&Event> = Vec::new();
         for e in &self.history {
             match &e.action {
+                Action::BorrowStart => open_borrows.push(e),
+                Action::BorrowEnd => {
+                    open_borrows.pop();
+                }
                 Action::Alias => parts.push(format!(
                     "copied without a reference by `{}` at `{}`",
                     e.actor, e.site
@@ -146,6 +153,14 @@ impl Violation {
                     e.actor, e.site
                 )),
                 _ => {}
+            }
+        }
+        if self.kind == ViolationKind::ReleaseWhileBorrowed {
+            for e in open_borrows {
+                parts.push(format!(
+                    "borrowed for a write by `{}` at `{}`",
+                    e.actor, e.site
+                ));
             }
         }
         let last = match self.kind {
