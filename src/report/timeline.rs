@@ -25,6 +25,7 @@ fn describe(a: &Action) -> String {
         Action::OpSetMsg => "message attached".into(),
         Action::OpFinish { outcome } => format!("finished: {}", esc(outcome)),
         Action::OpTouch => "touched".into(),
+        Action::Elided { count } => format!("… {count} steps not kept …"),
         Action::Violation { kind } => format!("<b class=\"v\">VIOLATION: {}</b>", esc(kind)),
     }
 }
