@@ -8,19 +8,21 @@ use mqtls_harness::codec::{self, FrameDecoder, Packet, Version, arbitrary::valid
 use proptest::prelude::*;
 
 fn stream(v: Version) -> impl Strategy<Value = (Vec<Packet>, Bytes)> {
-    proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..300), 1..12).prop_map(move |raws| {
-        let mut packets = Vec::new();
-        let mut out = BytesMut::new();
-        for raw in raws {
-            if let Ok(p) = valid_packet(&mut Unstructured::new(&raw), v)
-                && !matches!(p, Packet::Connect(_))
-            {
-                codec::encode(&p, v, &mut out).unwrap();
-                packets.push(p);
+    proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..300), 1..12).prop_map(
+        move |raws| {
+            let mut packets = Vec::new();
+            let mut out = BytesMut::new();
+            for raw in raws {
+                if let Ok(p) = valid_packet(&mut Unstructured::new(&raw), v)
+                    && !matches!(p, Packet::Connect(_))
+                {
+                    codec::encode(&p, v, &mut out).unwrap();
+                    packets.push(p);
+                }
             }
-        }
-        (packets, out.freeze())
-    })
+            (packets, out.freeze())
+        },
+    )
 }
 
 /// Feeds `wire` cut at `cuts` and collects every packet.
@@ -68,7 +70,10 @@ fn byte_at_a_time() {
 #[test]
 fn version_is_learnt_from_connect() {
     let mut wire = BytesMut::new();
-    let c = codec::Connect { client_id: codec::MqttString::new("c").unwrap(), ..Default::default() };
+    let c = codec::Connect {
+        client_id: codec::MqttString::new("c").unwrap(),
+        ..Default::default()
+    };
     codec::encode(&Packet::Connect(Box::new(c)), Version::V5, &mut wire).unwrap();
     // A 5.0 PUBACK with a reason code only parses as 5.0.
     wire.extend_from_slice(&[0x40, 0x03, 0x00, 0x01, 0x10]);
@@ -82,12 +87,17 @@ fn payload_is_a_slice_of_the_stream() {
     let mut d = FrameDecoder::new(Some(Version::V311), 1 << 20);
     let payload = vec![7u8; 4000];
     let mut wire = BytesMut::new();
-    let p = codec::Publish::new(codec::MqttString::new("t").unwrap(), Bytes::from(payload.clone()));
+    let p = codec::Publish::new(
+        codec::MqttString::new("t").unwrap(),
+        Bytes::from(payload.clone()),
+    );
     codec::encode(&Packet::Publish(p), Version::V311, &mut wire).unwrap();
     for chunk in wire.chunks(1000) {
         d.extend(chunk);
     }
-    let Some(Packet::Publish(got)) = d.next_packet().unwrap() else { panic!("expected PUBLISH") };
+    let Some(Packet::Publish(got)) = d.next_packet().unwrap() else {
+        panic!("expected PUBLISH")
+    };
     assert_eq!(&got.payload[..], &payload[..]);
     assert_eq!(d.buffered(), 0);
 }
@@ -109,5 +119,11 @@ fn truncated_stream_is_reported_at_finish() {
     let mut d = FrameDecoder::new(Some(Version::V311), 1 << 20);
     d.extend(&[0x30, 0x05, 0x00, 0x01]);
     assert_eq!(d.next_packet(), Ok(None));
-    assert_eq!(d.finish(), Err(codec::CodecError::IncompletePacket { offset: 0, buffered: 4 }));
+    assert_eq!(
+        d.finish(),
+        Err(codec::CodecError::IncompletePacket {
+            offset: 0,
+            buffered: 4
+        })
+    );
 }

@@ -4,7 +4,8 @@
 
 use bytes::Bytes;
 use mqtls_harness::codec::{
-    self, CodecError as E, FrameDecoder, PacketType as T, PropertyId as P, ReasonCode, TopicProblem,
+    self, CodecError as E, FrameDecoder, PacketType as T, PropertyId as P, ReasonCode,
+    TopicProblem,
     Version::{V5, V311},
 };
 
@@ -134,11 +135,21 @@ fn every_malformed_input_gets_its_error() {
         let mut d = FrameDecoder::new(Some(version), 1 << 16);
         d.extend(&bytes(hex));
         let streamed = d.next_packet().and_then(|p| d.finish().map(|_| p));
-        if expected.offset() > 1 && matches!(expected, E::Truncated { what: "packet body", .. }) {
+        if expected.offset() > 1
+            && matches!(
+                expected,
+                E::Truncated {
+                    what: "packet body",
+                    ..
+                }
+            )
+        {
             continue;
         }
         if streamed.as_ref() != Err(&expected) {
-            failures.push(format!("{name} (streamed): expected {expected:?}\n    got {streamed:?}"));
+            failures.push(format!(
+                "{name} (streamed): expected {expected:?}\n    got {streamed:?}"
+            ));
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
@@ -149,7 +160,10 @@ fn nanonng_1505_is_located_and_named() {
     let e = codec::decode(&bytes("82 0c 00 01 00 02 74 30 00 00 64 78 78 00"), V311).unwrap_err();
     assert_eq!(e.offset(), 9);
     assert_eq!(e.reason_code(), ReasonCode::MalformedPacket);
-    assert!(e.to_string().contains("topic filter needs 100 bytes"), "{e}");
+    assert!(
+        e.to_string().contains("topic filter needs 100 bytes"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -167,14 +181,29 @@ fn spec_ids_and_reason_codes() {
 #[test]
 fn connect_version_rules() {
     let v3 = bytes("10 0f 00 04 4d 51 54 54 03 02 00 3c 00 03 61 62 63");
-    assert_eq!(codec::decode_connect(&v3), Err(E::UnsupportedProtocolVersion { offset: 8, level: 3 }));
+    assert_eq!(
+        codec::decode_connect(&v3),
+        Err(E::UnsupportedProtocolVersion {
+            offset: 8,
+            level: 3
+        })
+    );
     assert_eq!(
         codec::decode_connect(&bytes("c0 00")),
-        Err(E::ExpectedConnect { offset: 0, packet_type: T::Pingreq })
+        Err(E::ExpectedConnect {
+            offset: 0,
+            packet_type: T::Pingreq
+        })
     );
     let mut d = FrameDecoder::new(None, 1024);
     d.extend(&bytes("c0 00"));
-    assert_eq!(d.next_packet(), Err(E::ExpectedConnect { offset: 0, packet_type: T::Pingreq }));
+    assert_eq!(
+        d.next_packet(),
+        Err(E::ExpectedConnect {
+            offset: 0,
+            packet_type: T::Pingreq
+        })
+    );
 }
 
 #[test]
@@ -184,7 +213,11 @@ fn oversize_packet_is_rejected_from_its_header() {
     d.extend(&bytes("c0 00 30 82 01"));
     assert_eq!(d.buffered(), 2, "nothing of the oversize packet is kept");
     assert_eq!(d.next_packet(), Ok(Some(codec::Packet::Pingreq)));
-    let e = E::PacketTooLarge { offset: 2, size: 133, max: 16 };
+    let e = E::PacketTooLarge {
+        offset: 2,
+        size: 133,
+        max: 16,
+    };
     assert_eq!(d.next_packet(), Err(e.clone()));
     assert_eq!(e.reason_code(), ReasonCode::PacketTooLarge);
     d.extend(&[0u8; 200]);
@@ -199,16 +232,31 @@ fn encoding_invalid_packets_fails_without_writing() {
     let mut p = Publish::new(MqttString::new("a/+").unwrap(), Bytes::from_static(b"x"));
     assert!(matches!(
         codec::encode(&Packet::Publish(p.clone()), V311, &mut out),
-        Err(E::InvalidTopicName { problem: TopicProblem::Wildcard, .. })
+        Err(E::InvalidTopicName {
+            problem: TopicProblem::Wildcard,
+            ..
+        })
     ));
     p.topic = MqttString::new("a").unwrap();
     p.qos = QoS::AtLeastOnce;
-    assert!(matches!(codec::encode(&Packet::Publish(p.clone()), V311, &mut out), Err(E::InvalidField { .. })));
+    assert!(matches!(
+        codec::encode(&Packet::Publish(p.clone()), V311, &mut out),
+        Err(E::InvalidField { .. })
+    ));
     p.packet_id = 7;
     p.properties.topic_alias = Some(3);
-    assert!(matches!(codec::encode(&Packet::Publish(p), V311, &mut out), Err(E::NotInVersion { .. })));
-    let auth = Packet::Auth(codec::Auth { reason: ReasonCode::Success, properties: Default::default() });
-    assert!(matches!(codec::encode(&auth, V311, &mut out), Err(E::NotInVersion { .. })));
+    assert!(matches!(
+        codec::encode(&Packet::Publish(p), V311, &mut out),
+        Err(E::NotInVersion { .. })
+    ));
+    let auth = Packet::Auth(codec::Auth {
+        reason: ReasonCode::Success,
+        properties: Default::default(),
+    });
+    assert!(matches!(
+        codec::encode(&auth, V311, &mut out),
+        Err(E::NotInVersion { .. })
+    ));
     assert!(out.is_empty());
     assert!(MqttString::new("a\0b").is_err());
 }

@@ -28,7 +28,8 @@ fn roundtrip(p: &Packet, v: Version) -> Result<(), TestCaseError> {
     codec::encode(p, v, &mut out).map_err(|e| TestCaseError::fail(format!("encode: {e}")))?;
     prop_assert_eq!(codec::encoded_len(p, v).ok(), Some(out.len()));
     let wire = out.freeze();
-    let back = codec::decode(&wire, v).map_err(|e| TestCaseError::fail(format!("decode {wire:02x?}: {e}")))?;
+    let back = codec::decode(&wire, v)
+        .map_err(|e| TestCaseError::fail(format!("decode {wire:02x?}: {e}")))?;
     prop_assert_eq!(&back, p);
     let mut again = BytesMut::new();
     codec::encode(&back, v, &mut again).map_err(|e| TestCaseError::fail(e.to_string()))?;
