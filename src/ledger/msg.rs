@@ -306,7 +306,8 @@ impl MsgRef {
         let step = self.step(
             |s| {
                 let c = count_of(s);
-                (c > 0 && u64::from(c) < COUNT_MASK).then(|| pack(gen_of(s), borrows_of(s), c + 1))
+                (c > 0 && u64::from(c) < COUNT_MASK)
+                    .then(|| pack(gen_of(s), borrows_of(s), c + 1))
             },
             |h, sh, _, after| {
                 h.push(sh.event(
@@ -401,11 +402,7 @@ impl MsgRef {
                     } else {
                         Vec::new()
                     };
-                    let at = history
-                        .iter()
-                        .rev()
-                        .find(|e| e.action == Action::Free)
-                        .cloned();
+                    let at = history.iter().rev().find(|e| e.action == Action::Free).cloned();
                     shared.push_violation(
                         ViolationKind::ReleaseWhileBorrowed,
                         self.subject(),

@@ -125,11 +125,7 @@ impl Violation {
         let mut parts = vec![self.subject.to_string()];
         let find = |pred: &dyn Fn(&Action) -> bool| self.history.iter().find(|e| pred(&e.action));
         if let Some(a) = find(&|a| matches!(a, Action::Alloc | Action::OpBegin)) {
-            let verb = if matches!(a.action, Action::Alloc) {
-                "allocated"
-            } else {
-                "begun"
-            };
+            let verb = if matches!(a.action, Action::Alloc) { "allocated" } else { "begun" };
             parts.push(format!("{verb} by `{}` on `{}`", a.site, a.actor));
         }
         for e in &self.history {
@@ -157,10 +153,7 @@ impl Violation {
             ViolationKind::OpFinishedTwice => "finished again",
             ViolationKind::OpTouchedAfterFinish => "touched again",
         };
-        parts.push(format!(
-            "{last} by `{}` at `{}`",
-            self.at.actor, self.at.site
-        ));
+        parts.push(format!("{last} by `{}` at `{}`", self.at.actor, self.at.site));
         let mut s = format!("{}: {}", parts.join(", "), self.kind.meaning());
         if !self.detail.is_empty() {
             s.push_str(&format!(" [{}]", self.detail));

@@ -79,8 +79,9 @@ impl Summary {
     /// Writes `summary.json` and `summary.md` into `dir` (created if need
     /// be) and returns their paths.
     pub fn write(&self, dir: &Path) -> Result<Vec<PathBuf>, CliError> {
-        let json = serde_json::to_string_pretty(self)
-            .unwrap_or_else(|e| format!("{{\"error\": \"summary could not be serialised: {e}\"}}"));
+        let json = serde_json::to_string_pretty(self).unwrap_or_else(|e| {
+            format!("{{\"error\": \"summary could not be serialised: {e}\"}}")
+        });
         write_file(dir, "summary.json", &json)?;
         write_file(dir, "summary.md", &self.to_markdown())?;
         Ok(vec![dir.join("summary.json"), dir.join("summary.md")])
