@@ -117,6 +117,20 @@ impl FrameDecoder {
         self.scan();
     }
 
+    /// Takes the next chunk as an owned buffer: when nothing is buffered it
+    /// is adopted without copying (a reader that reads into a `BytesMut`).
+    pub fn extend_owned(&mut self, chunk: BytesMut) {
+        if self.failed.is_some() || self.pending.is_some() {
+            return;
+        }
+        if self.buf.is_empty() {
+            self.buf = chunk;
+        } else {
+            self.buf.extend_from_slice(&chunk);
+        }
+        self.scan();
+    }
+
     /// Walks the frame headers that have arrived, stopping (and dropping
     /// the rest) at the first oversize or malformed one.
     fn scan(&mut self) {

@@ -161,7 +161,7 @@ impl Publish {
         }
         match v {
             Version::V5 => write_block(s, &self.properties, PT)?,
-            Version::V311 if self.properties != PublishProperties::default() => {
+            Version::V311 if !self.properties.is_empty() => {
                 return Err(CodecError::NotInVersion {
                     offset: 0,
                     packet_type: PT,
@@ -177,6 +177,28 @@ impl Publish {
 }
 
 impl PublishProperties {
+    /// True when no property is set (as in every 3.1.1 PUBLISH).
+    pub fn is_empty(&self) -> bool {
+        let PublishProperties {
+            payload_format_indicator,
+            message_expiry_interval,
+            topic_alias,
+            response_topic,
+            correlation_data,
+            user_properties,
+            subscription_identifiers,
+            content_type,
+        } = self;
+        payload_format_indicator.is_none()
+            && message_expiry_interval.is_none()
+            && topic_alias.is_none()
+            && response_topic.is_none()
+            && correlation_data.is_none()
+            && user_properties.is_empty()
+            && subscription_identifiers.is_empty()
+            && content_type.is_none()
+    }
+
     fn read(r: &mut Reader<'_>) -> Result<Self, CodecError> {
         let mut p = PublishProperties::default();
         let version = r.version;

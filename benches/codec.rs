@@ -1,0 +1,306 @@
+//! Codec throughput, ours side by side with the codec inside `rumqttc`
+//! (`rumqttc::mqttbytes::v4` and `rumqttc::v5::mqttbytes::v5`), on the same
+//! byte streams: PUBLISH with 16 B, 1 KiB and 64 KiB payloads, and a control
+//! mix (SUBSCRIBE, SUBACK and the four publish acknowledgements).
+//!
+//! Criterion measures each side (packets/s); afterwards a summary measures
+//! both once more, interleaved, and prints our/rumqttc ratios for decode and
+//! encode in packets/s and bytes/s. Our decoder validates more (UTF-8 and
+//! U+0000 in topics, wildcards in topic names, minimal lengths, properties);
+//! the 5.0 rumqttc decoder keeps topics as unvalidated bytes.
+
+use bytes::{Bytes, BytesMut};
+use criterion::{BatchSize, Criterion, Throughput, criterion_group};
+use mqtls_harness::codec::{
+    self, FrameDecoder, MqttString, Packet, PubResponse, Publish, QoS, ReasonCode, Suback,
+    Subscribe, Subscription, SubscriptionOptions, Version,
+};
+use rumqttc::mqttbytes::v4 as r4;
+use rumqttc::v5::mqttbytes::v5 as r5;
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+const MAX: usize = 1 << 20;
+
+struct Mix {
+    name: &'static str,
+    version: Version,
+    packets: Vec<Packet>,
+    wire: Bytes,
+}
+
+fn publishes(payload: usize, n: usize) -> Vec<Packet> {
+    (0..n)
+        .map(|i| {
+            let mut p = Publish::new(
+                MqttString::new("sensors/building-7/floor-3/room-12/temperature").unwrap(),
+                Bytes::from(vec![b'x'; payload]),
+            );
+            p.qos = QoS::AtLeastOnce;
+            p.packet_id = (i % 65_535 + 1) as u16;
+            Packet::Publish(p)
+        })
+        .collect()
+}
+
+fn control(n: usize) -> Vec<Packet> {
+    let mut v = Vec::new();
+    for i in 0..n {
+        let id = (i % 65_535 + 1) as u16;
+        v.push(Packet::Subscribe(Subscribe {
+            packet_id: id,
+            filters: vec![
+                Subscription {
+                    filter: MqttString::new("sensors/+/floor-3/#").unwrap(),
+                    options: SubscriptionOptions {
+                        qos: QoS::AtLeastOnce,
+                        ..Default::default()
+                    },
+                },
+                Subscription {
+                    filter: MqttString::new("alerts/critical").unwrap(),
+                    options: SubscriptionOptions {
+                        qos: QoS::ExactlyOnce,
+                        ..Default::default()
+                    },
+                },
+            ],
+            properties: Default::default(),
+        }));
+        v.push(Packet::Suback(Suback {
+            packet_id: id,
+            reasons: vec![ReasonCode::GrantedQos1, ReasonCode::GrantedQos2],
+            properties: Default::default(),
+        }));
+        v.push(Packet::Puback(PubResponse::new(id)));
+        v.push(Packet::Pubrec(PubResponse::new(id)));
+        v.push(Packet::Pubrel(PubResponse::new(id)));
+        v.push(Packet::Pubcomp(PubResponse::new(id)));
+    }
+    v
+}
+
+fn mixes() -> Vec<Mix> {
+    let mut out = Vec::new();
+    for version in [Version::V311, Version::V5] {
+        for (name, packets) in [
+            ("publish_16B", publishes(16, 1000)),
+            ("publish_1KiB", publishes(1024, 1000)),
+            ("publish_64KiB", publishes(65_536, 32)),
+            ("control", control(200)),
+        ] {
+            let mut w = BytesMut::new();
+            for p in &packets {
+                codec::encode(p, version, &mut w).unwrap();
+            }
+            out.push(Mix {
+                name,
+                version,
+                packets,
+                wire: w.freeze(),
+            });
+        }
+    }
+    out
+}
+
+fn vname(v: Version) -> &'static str {
+    match v {
+        Version::V311 => "v311",
+        Version::V5 => "v5",
+    }
+}
+
+fn ours_decode(buf: BytesMut, version: Version) -> usize {
+    let mut d = FrameDecoder::new(Some(version), MAX);
+    d.extend_owned(buf);
+    let mut n = 0;
+    while let Some(p) = d.next_packet().unwrap() {
+        black_box(&p);
+        n += 1;
+    }
+    n
+}
+
+fn theirs_decode(mut buf: BytesMut, version: Version) -> usize {
+    let mut n = 0;
+    while !buf.is_empty() {
+        match version {
+            Version::V311 => {
+                black_box(r4::Packet::read(&mut buf, MAX).unwrap());
+            }
+            Version::V5 => {
+                black_box(r5::Packet::read(&mut buf, Some(MAX as u32)).unwrap());
+            }
+        }
+        n += 1;
+    }
+    n
+}
+
+enum Theirs {
+    V4(Vec<r4::Packet>),
+    V5(Vec<r5::Packet>),
+}
+
+fn theirs_packets(m: &Mix) -> Theirs {
+    let mut buf = BytesMut::from(&m.wire[..]);
+    match m.version {
+        Version::V311 => Theirs::V4(
+            std::iter::from_fn(|| {
+                (!buf.is_empty()).then(|| r4::Packet::read(&mut buf, MAX).unwrap())
+            })
+            .collect(),
+        ),
+        Version::V5 => Theirs::V5(
+            std::iter::from_fn(|| {
+                (!buf.is_empty()).then(|| r5::Packet::read(&mut buf, Some(MAX as u32)).unwrap())
+            })
+            .collect(),
+        ),
+    }
+}
+
+fn ours_encode(packets: &[Packet], version: Version, out: &mut BytesMut) {
+    out.clear();
+    for p in packets {
+        codec::encode(p, version, out).unwrap();
+    }
+}
+
+fn theirs_encode(t: &Theirs, out: &mut BytesMut) {
+    out.clear();
+    match t {
+        Theirs::V4(ps) => {
+            for p in ps {
+                p.write(out, MAX).unwrap();
+            }
+        }
+        Theirs::V5(ps) => {
+            for p in ps {
+                p.write(out, Some(MAX as u32)).unwrap();
+            }
+        }
+    }
+}
+
+fn bench(c: &mut Criterion) {
+    for m in mixes() {
+        let theirs = theirs_packets(&m);
+        let mut check = BytesMut::new();
+        theirs_encode(&theirs, &mut check);
+        assert_eq!(
+            check.len(),
+            m.wire.len(),
+            "both codecs must produce the same stream for {}",
+            m.name
+        );
+        assert_eq!(
+            ours_decode(BytesMut::from(&m.wire[..]), m.version),
+            m.packets.len()
+        );
+
+        let mut g = c.benchmark_group(format!("{}/{}", vname(m.version), m.name));
+        g.throughput(Throughput::Elements(m.packets.len() as u64));
+        g.warm_up_time(Duration::from_millis(500));
+        g.measurement_time(Duration::from_secs(2));
+        g.sample_size(20);
+        let v = m.version;
+        g.bench_function("decode/ours", |b| {
+            b.iter_batched(
+                || BytesMut::from(&m.wire[..]),
+                |buf| ours_decode(buf, v),
+                BatchSize::LargeInput,
+            )
+        });
+        g.bench_function("decode/rumqttc", |b| {
+            b.iter_batched(
+                || BytesMut::from(&m.wire[..]),
+                |buf| theirs_decode(buf, v),
+                BatchSize::LargeInput,
+            )
+        });
+        let mut out = BytesMut::with_capacity(m.wire.len());
+        g.bench_function("encode/ours", |b| {
+            b.iter(|| ours_encode(&m.packets, v, &mut out))
+        });
+        g.bench_function("encode/rumqttc", |b| {
+            b.iter(|| theirs_encode(&theirs, &mut out))
+        });
+        g.finish();
+    }
+}
+
+/// Mean time of `f` over about `budget`, setup excluded.
+fn timed<S>(budget: Duration, mut setup: impl FnMut() -> S, mut f: impl FnMut(S)) -> f64 {
+    let mut spent = Duration::ZERO;
+    let mut runs = 0u32;
+    while spent < budget || runs < 5 {
+        let s = setup();
+        let t = Instant::now();
+        f(s);
+        spent += t.elapsed();
+        runs += 1;
+    }
+    spent.as_secs_f64() / f64::from(runs)
+}
+
+fn summary() {
+    println!(
+        "\ncodec throughput, ours vs rumqttc (same streams, interleaved; ratio > 1 means ours is faster)"
+    );
+    println!(
+        "{:<5} {:<14} {:>8} {:>14} {:>12} {:>8}   {:>14} {:>12} {:>8}",
+        "ver", "mix", "bytes/pk", "decode pk/s", "MB/s", "ratio", "encode pk/s", "MB/s", "ratio"
+    );
+    let budget = Duration::from_millis(400);
+    for m in mixes() {
+        let v = m.version;
+        let theirs = theirs_packets(&m);
+        let n = m.packets.len() as f64;
+        let bytes = m.wire.len() as f64;
+        let (mut od, mut td, mut oe, mut te) = (0.0, 0.0, 0.0, 0.0);
+        let mut out = BytesMut::with_capacity(m.wire.len());
+        for _ in 0..3 {
+            od += timed(
+                budget,
+                || BytesMut::from(&m.wire[..]),
+                |b| {
+                    black_box(ours_decode(b, v));
+                },
+            );
+            td += timed(
+                budget,
+                || BytesMut::from(&m.wire[..]),
+                |b| {
+                    black_box(theirs_decode(b, v));
+                },
+            );
+            oe += timed(budget, || (), |_| ours_encode(&m.packets, v, &mut out));
+            te += timed(budget, || (), |_| theirs_encode(&theirs, &mut out));
+        }
+        println!(
+            "{:<5} {:<14} {:>8.0} {:>14.0} {:>12.0} {:>7.2}x   {:>14.0} {:>12.0} {:>7.2}x",
+            vname(v),
+            m.name,
+            bytes / n,
+            n * 3.0 / od,
+            bytes * 3.0 / od / 1e6,
+            td / od,
+            n * 3.0 / oe,
+            bytes * 3.0 / oe / 1e6,
+            te / oe,
+        );
+    }
+}
+
+criterion_group!(benches, bench);
+
+fn main() {
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+    // Profiling (`--profile-time`) and listing runs want criterion alone.
+    if !std::env::args().any(|a| a == "--profile-time" || a == "--list") {
+        summary();
+    }
+}
