@@ -495,7 +495,10 @@ impl ClientKernel {
         let op = self.connect(now_ms);
         let version = self.cfg.version;
         let mut resend = Vec::new();
+        // Only publishes are sent again: the CONNECT just parked under
+        // packet id 0 is already queued, and is shared with the wire.
         self.pending.for_each(|pid, parked| match parked.stage {
+            _ if parked.op.kind() != OpKind::Publish => {}
             Stage::Ack => {
                 let wire = parked.op.with_msg(|slot| {
                     let m = slot.peek()?;
