@@ -1,0 +1,167 @@
+#![cfg(not(feature = "loom"))]
+//! Lifecycle sequences (connect, subscribe, publish, writes that complete
+//! or fail, drops, timeouts, cancels, reconnects, takeovers, wills, broker
+//! restarts) against a reference model of what MQTT promises, over the
+//! in-memory transport. After every step the ledger must be clean; at
+//! quiescence every promise is kept, no operation is left open and the
+//! audit after shutdown finds no leak.
+//!
+//! Case counts: `PROPTEST_CASES` overrides the default of each test, e.g.
+//! a nightly run at ten times the default:
+//! `PROPTEST_CASES=2560 cargo test --release --test prop_lifecycle`.
+//! Failing sequences of the model test are saved in
+//! `tests/prop_lifecycle.proptest-regressions` and replayed first.
+//!
+//! With a historic fault switched on, a deterministic runner must find a
+//! failing sequence and shrink it to the bug report's few steps.
+
+mod lifecycle;
+
+use lifecycle::action::{Action, sequence};
+use lifecycle::driver::SimDriver;
+use lifecycle::run::run_sequence;
+use mqtls_harness::broker::BrokerConfig;
+use mqtls_harness::faults::{Fault, FaultSet};
+use mqtls_harness::ledger::{Ledger, Mode};
+use proptest::prelude::*;
+use proptest::test_runner::{Config, FileFailurePersistence, RngAlgorithm, TestError, TestRng, TestRunner};
+
+/// Cases of the model test with no fault (fast enough for `cargo test` on
+/// two cores in debug builds).
+const DEFAULT_CASES: u32 = 256;
+
+/// Longest generated sequence.
+const MAX_LEN: usize = 40;
+
+/// Cases the detection runner tries before giving up on a fault.
+const DETECTION_CASES: u32 = 2_000;
+
+fn cases(default: u32) -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn run_sim(faults: FaultSet, actions: &[Action]) -> Result<(), String> {
+    let cfg = BrokerConfig {
+        faults,
+        ..Default::default()
+    };
+    // Counting mode keeps the many cases cheap; a failure is replayed in
+    // full mode to explain it.
+    let driver = SimDriver::new(Ledger::new(Mode::Counting), cfg);
+    run_sequence(driver, faults, actions)
+}
+
+fn explain(faults: FaultSet, actions: &[Action]) -> String {
+    let cfg = BrokerConfig {
+        faults,
+        ..Default::default()
+    };
+    let driver = SimDriver::new(Ledger::new(Mode::Full), cfg);
+    match run_sequence(driver, faults, actions) {
+        Ok(()) => "passes when replayed with full history".into(),
+        Err(e) => e,
+    }
+}
+
+proptest! {
+    #![proptest_config(Config {
+        cases: cases(DEFAULT_CASES),
+        failure_persistence: Some(Box::new(FileFailurePersistence::WithSource("proptest-regressions"))),
+        ..Config::default()
+    })]
+
+    /// The fixed protocol keeps every promise on every sequence.
+    #[test]
+    fn lifecycle_sequences_match_the_model(actions in sequence(MAX_LEN)) {
+        if let Err(e) = run_sim(FaultSet::NONE, &actions) {
+            let full = explain(FaultSet::NONE, &actions);
+            prop_assert!(false, "{e}\n\nwith history:\n{full}");
+        }
+    }
+}
+
+/// Runs the model test with `fault` on from a fixed seed and returns the
+/// shrunk failing sequence and its failure, or `None` when no case failed.
+fn find_failure(fault: Fault) -> Option<(Vec<Action>, String)> {
+    let faults = FaultSet::only(fault);
+    let config = Config {
+        cases: DETECTION_CASES,
+        failure_persistence: None,
+        max_shrink_iters: 10_000,
+        ..Config::default()
+    };
+    let mut runner = TestRunner::new_with_rng(config, TestRng::deterministic_rng(RngAlgorithm::ChaCha));
+    let result = runner.run(&sequence(MAX_LEN), |actions| {
+        run_sim(faults, &actions).map_err(TestCaseError::fail)
+    });
+    match result {
+        Ok(()) => None,
+        Err(TestError::Fail(_, actions)) => {
+            let why = explain(faults, &actions);
+            Some((actions, why))
+        }
+        Err(TestError::Abort(why)) => panic!("{fault}: runner aborted: {why}"),
+    }
+}
+
+/// Finds `fault`, prints its shrunk sequence, and checks it is short and
+/// fails for an ownership reason.
+fn assert_found(fault: Fault, max_steps: usize) -> Vec<Action> {
+    let Some((actions, why)) = find_failure(fault) else {
+        panic!("{fault}: no failing sequence in {DETECTION_CASES} cases");
+    };
+    eprintln!("{fault}: shrunk to {} steps:", actions.len());
+    for a in &actions {
+        eprintln!("  {a:?}");
+    }
+    eprintln!("  => {why}");
+    assert!(
+        actions.len() <= max_steps,
+        "{fault}: shrunk sequence has {} steps, expected at most {max_steps}: {actions:#?}",
+        actions.len()
+    );
+    actions
+}
+
+#[test]
+fn nanomq_1766_is_found_and_shrunk() {
+    let actions = assert_found(Fault::Nanomq1766, 6);
+    assert!(
+        actions.iter().any(|a| matches!(a, Action::Subscribe { .. })),
+        "the seed needs a SUBSCRIBE: {actions:?}"
+    );
+}
+
+#[test]
+fn nanonng_23d0eb290_is_found_and_shrunk() {
+    assert_found(Fault::Nanonng23d0eb290, 6);
+}
+
+#[test]
+fn nanomq_531_is_found_and_shrunk() {
+    assert_found(Fault::Nanomq531, 8);
+}
+
+#[test]
+fn nanomq_1329_is_found_and_shrunk() {
+    let actions = assert_found(Fault::Nanomq1329, 6);
+    assert!(
+        actions.iter().any(|a| matches!(a, Action::Publish { qos: 0, .. })),
+        "1329 needs a queued QoS 0 publish: {actions:?}"
+    );
+}
+
+#[test]
+fn nng_355_is_found_and_shrunk() {
+    let actions = assert_found(Fault::Nng355, 6);
+    assert!(actions.iter().any(|a| matches!(a, Action::Cancel { .. })), "{actions:?}");
+}
+
+#[test]
+fn nanonng_1578_is_found_and_shrunk() {
+    let actions = assert_found(Fault::Nanonng1578, 6);
+    assert!(actions.iter().any(|a| matches!(a, Action::Cancel { .. })), "{actions:?}");
+}
