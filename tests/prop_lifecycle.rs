@@ -165,3 +165,50 @@ fn nanonng_1578_is_found_and_shrunk() {
     let actions = assert_found(Fault::Nanonng1578, 6);
     assert!(actions.iter().any(|a| matches!(a, Action::Cancel { .. })), "{actions:?}");
 }
+
+/// A QoS 2 delivery whose PUBREC never left the subscriber is sent again
+/// after a reconnect of its persistent session: the client must not hand
+/// it to the application twice.
+#[test]
+fn qos2_is_delivered_once_across_a_reconnect() {
+    use lifecycle::action::{Dir, Session};
+    use mqtls_harness::codec::Version;
+    let actions = [
+        Action::Connect { client: 0, version: Version::V5, session: Session::Persistent, will: false },
+        Action::Subscribe { client: 0, filter: "t/#", qos: 2 },
+        Action::Settle,
+        Action::Publish { client: 0, topic: "t/a", qos: 2, retain: false },
+        Action::WriteCompletes { client: 0, dir: Dir::Up },
+        Action::WriteCompletes { client: 0, dir: Dir::Down },
+        Action::WriteCompletes { client: 0, dir: Dir::Down },
+        Action::ConnectionDrops { client: 0 },
+        Action::Reconnect { client: 0 },
+        Action::Settle,
+    ];
+    if let Err(e) = run_sim(FaultSet::NONE, &actions) {
+        panic!("{e}");
+    }
+}
+
+/// A publisher's QoS 2 PUBLISH reached the broker but the PUBREC did not
+/// reach the publisher: the resend after reconnect (persistent session)
+/// must not be routed a second time.
+#[test]
+fn qos2_publish_resent_after_reconnect_is_routed_once() {
+    use lifecycle::action::{Dir, Session};
+    use mqtls_harness::codec::Version;
+    let actions = [
+        Action::Connect { client: 1, version: Version::V5, session: Session::Persistent, will: false },
+        Action::Subscribe { client: 1, filter: "t/#", qos: 2 },
+        Action::Connect { client: 0, version: Version::V311, session: Session::Persistent, will: false },
+        Action::Settle,
+        Action::Publish { client: 0, topic: "t/a", qos: 2, retain: false },
+        Action::WriteCompletes { client: 0, dir: Dir::Up },
+        Action::ConnectionDrops { client: 0 },
+        Action::Reconnect { client: 0 },
+        Action::Settle,
+    ];
+    if let Err(e) = run_sim(FaultSet::NONE, &actions) {
+        panic!("{e}");
+    }
+}

@@ -480,7 +480,12 @@ impl ClientKernel {
     pub fn connection_lost(&self, keep_session: bool) {
         self.outbox.close();
         self.pending.close(|parked: &Parked| keep_session && parked.op.kind() == OpKind::Publish);
-        lock(&self.proto).awaiting_pubrel.clear();
+        // QoS 2 packet ids awaiting PUBREL are session state
+        // [MQTT-4.1.0-1]: a persistent session keeps them, or the broker's
+        // resend after reconnect is handed to the application twice.
+        if !keep_session {
+            lock(&self.proto).awaiting_pubrel.clear();
+        }
     }
 
     /// Opens a new connection for the same client: a fresh outbox and
