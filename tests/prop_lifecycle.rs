@@ -17,14 +17,16 @@
 
 mod lifecycle;
 
-use lifecycle::action::{Action, sequence};
+use lifecycle::action::{Action, Dir, sequence};
 use lifecycle::driver::SimDriver;
-use lifecycle::run::run_sequence;
+use lifecycle::run::{Ending, run_sequence};
 use mqtls_harness::broker::BrokerConfig;
 use mqtls_harness::faults::{Fault, FaultSet};
 use mqtls_harness::ledger::{Ledger, Mode};
 use proptest::prelude::*;
-use proptest::test_runner::{Config, FileFailurePersistence, RngAlgorithm, TestError, TestRng, TestRunner};
+use proptest::test_runner::{
+    Config, FileFailurePersistence, RngAlgorithm, TestError, TestRng, TestRunner,
+};
 
 /// Cases of the model test with no fault (fast enough for `cargo test` on
 /// two cores in debug builds).
@@ -43,7 +45,7 @@ fn cases(default: u32) -> u32 {
         .unwrap_or(default)
 }
 
-fn run_sim(faults: FaultSet, actions: &[Action]) -> Result<(), String> {
+fn run_sim(faults: FaultSet, actions: &[Action], ending: Ending) -> Result<(), String> {
     let cfg = BrokerConfig {
         faults,
         ..Default::default()
@@ -51,16 +53,16 @@ fn run_sim(faults: FaultSet, actions: &[Action]) -> Result<(), String> {
     // Counting mode keeps the many cases cheap; a failure is replayed in
     // full mode to explain it.
     let driver = SimDriver::new(Ledger::new(Mode::Counting), cfg);
-    run_sequence(driver, faults, actions)
+    run_sequence(driver, faults, actions, ending)
 }
 
-fn explain(faults: FaultSet, actions: &[Action]) -> String {
+fn explain(faults: FaultSet, actions: &[Action], ending: Ending) -> String {
     let cfg = BrokerConfig {
         faults,
         ..Default::default()
     };
     let driver = SimDriver::new(Ledger::new(Mode::Full), cfg);
-    match run_sequence(driver, faults, actions) {
+    match run_sequence(driver, faults, actions, ending) {
         Ok(()) => "passes when replayed with full history".into(),
         Err(e) => e,
     }
@@ -76,8 +78,8 @@ proptest! {
     /// The fixed protocol keeps every promise on every sequence.
     #[test]
     fn lifecycle_sequences_match_the_model(actions in sequence(MAX_LEN)) {
-        if let Err(e) = run_sim(FaultSet::NONE, &actions) {
-            let full = explain(FaultSet::NONE, &actions);
+        if let Err(e) = run_sim(FaultSet::NONE, &actions, Ending::Settle) {
+            let full = explain(FaultSet::NONE, &actions, Ending::Settle);
             prop_assert!(false, "{e}\n\nwith history:\n{full}");
         }
     }
@@ -93,14 +95,15 @@ fn find_failure(fault: Fault) -> Option<(Vec<Action>, String)> {
         max_shrink_iters: 10_000,
         ..Config::default()
     };
-    let mut runner = TestRunner::new_with_rng(config, TestRng::deterministic_rng(RngAlgorithm::ChaCha));
+    let mut runner =
+        TestRunner::new_with_rng(config, TestRng::deterministic_rng(RngAlgorithm::ChaCha));
     let result = runner.run(&sequence(MAX_LEN), |actions| {
-        run_sim(faults, &actions).map_err(TestCaseError::fail)
+        run_sim(faults, &actions, Ending::Close).map_err(TestCaseError::fail)
     });
     match result {
         Ok(()) => None,
         Err(TestError::Fail(_, actions)) => {
-            let why = explain(faults, &actions);
+            let why = explain(faults, &actions, Ending::Close);
             Some((actions, why))
         }
         Err(TestError::Abort(why)) => panic!("{fault}: runner aborted: {why}"),
@@ -109,7 +112,7 @@ fn find_failure(fault: Fault) -> Option<(Vec<Action>, String)> {
 
 /// Finds `fault`, prints its shrunk sequence, and checks it is short and
 /// fails for an ownership reason.
-fn assert_found(fault: Fault, max_steps: usize) -> Vec<Action> {
+fn assert_found(fault: Fault, max_steps: usize) -> (Vec<Action>, String) {
     let Some((actions, why)) = find_failure(fault) else {
         panic!("{fault}: no failing sequence in {DETECTION_CASES} cases");
     };
@@ -123,47 +126,64 @@ fn assert_found(fault: Fault, max_steps: usize) -> Vec<Action> {
         "{fault}: shrunk sequence has {} steps, expected at most {max_steps}: {actions:#?}",
         actions.len()
     );
-    actions
+    (actions, why)
 }
 
 #[test]
 fn nanomq_1766_is_found_and_shrunk() {
-    let actions = assert_found(Fault::Nanomq1766, 6);
+    let (actions, why) = assert_found(Fault::Nanomq1766, 6);
+    // The bug report: subscribe; the wire's release (write complete, write
+    // error or, shortest, the queue flush on close) frees the only
+    // reference; closing the connection frees the parked op's copy again.
     assert!(
-        actions.iter().any(|a| matches!(a, Action::Subscribe { .. })),
+        actions
+            .iter()
+            .any(|a| matches!(a, Action::Subscribe { .. })),
         "the seed needs a SUBSCRIBE: {actions:?}"
+    );
+    assert!(
+        why.contains("client::subscribe park") && why.contains("double release"),
+        "{why}"
     );
 }
 
 #[test]
 fn nanonng_23d0eb290_is_found_and_shrunk() {
-    assert_found(Fault::Nanonng23d0eb290, 6);
+    let _ = assert_found(Fault::Nanonng23d0eb290, 6);
 }
 
 #[test]
 fn nanomq_531_is_found_and_shrunk() {
-    assert_found(Fault::Nanomq531, 8);
+    let _ = assert_found(Fault::Nanomq531, 8);
 }
 
 #[test]
 fn nanomq_1329_is_found_and_shrunk() {
-    let actions = assert_found(Fault::Nanomq1329, 6);
+    let (actions, _) = assert_found(Fault::Nanomq1329, 6);
     assert!(
-        actions.iter().any(|a| matches!(a, Action::Publish { qos: 0, .. })),
+        actions
+            .iter()
+            .any(|a| matches!(a, Action::Publish { qos: 0, .. })),
         "1329 needs a queued QoS 0 publish: {actions:?}"
     );
 }
 
 #[test]
 fn nng_355_is_found_and_shrunk() {
-    let actions = assert_found(Fault::Nng355, 6);
-    assert!(actions.iter().any(|a| matches!(a, Action::Cancel { .. })), "{actions:?}");
+    let (actions, _) = assert_found(Fault::Nng355, 6);
+    assert!(
+        actions.iter().any(|a| matches!(a, Action::Cancel { .. })),
+        "{actions:?}"
+    );
 }
 
 #[test]
 fn nanonng_1578_is_found_and_shrunk() {
-    let actions = assert_found(Fault::Nanonng1578, 6);
-    assert!(actions.iter().any(|a| matches!(a, Action::Cancel { .. })), "{actions:?}");
+    let (actions, _) = assert_found(Fault::Nanonng1578, 6);
+    assert!(
+        actions.iter().any(|a| matches!(a, Action::Cancel { .. })),
+        "{actions:?}"
+    );
 }
 
 /// A QoS 2 delivery whose PUBREC never left the subscriber is sent again
@@ -171,21 +191,44 @@ fn nanonng_1578_is_found_and_shrunk() {
 /// it to the application twice.
 #[test]
 fn qos2_is_delivered_once_across_a_reconnect() {
-    use lifecycle::action::{Dir, Session};
+    use lifecycle::action::Session;
     use mqtls_harness::codec::Version;
     let actions = [
-        Action::Connect { client: 0, version: Version::V5, session: Session::Persistent, will: false },
-        Action::Subscribe { client: 0, filter: "t/#", qos: 2 },
+        Action::Connect {
+            client: 0,
+            version: Version::V5,
+            session: Session::Persistent,
+            will: false,
+        },
+        Action::Subscribe {
+            client: 0,
+            filter: "t/#",
+            qos: 2,
+        },
         Action::Settle,
-        Action::Publish { client: 0, topic: "t/a", qos: 2, retain: false },
-        Action::WriteCompletes { client: 0, dir: Dir::Up },
-        Action::WriteCompletes { client: 0, dir: Dir::Down },
-        Action::WriteCompletes { client: 0, dir: Dir::Down },
+        Action::Publish {
+            client: 0,
+            topic: "t/a",
+            qos: 2,
+            retain: false,
+        },
+        Action::WriteCompletes {
+            client: 0,
+            dir: Dir::Up,
+        },
+        Action::WriteCompletes {
+            client: 0,
+            dir: Dir::Down,
+        },
+        Action::WriteCompletes {
+            client: 0,
+            dir: Dir::Down,
+        },
         Action::ConnectionDrops { client: 0 },
         Action::Reconnect { client: 0 },
         Action::Settle,
     ];
-    if let Err(e) = run_sim(FaultSet::NONE, &actions) {
+    if let Err(e) = run_sim(FaultSet::NONE, &actions, Ending::Settle) {
         panic!("{e}");
     }
 }
@@ -195,20 +238,42 @@ fn qos2_is_delivered_once_across_a_reconnect() {
 /// must not be routed a second time.
 #[test]
 fn qos2_publish_resent_after_reconnect_is_routed_once() {
-    use lifecycle::action::{Dir, Session};
+    use lifecycle::action::Session;
     use mqtls_harness::codec::Version;
     let actions = [
-        Action::Connect { client: 1, version: Version::V5, session: Session::Persistent, will: false },
-        Action::Subscribe { client: 1, filter: "t/#", qos: 2 },
-        Action::Connect { client: 0, version: Version::V311, session: Session::Persistent, will: false },
+        Action::Connect {
+            client: 1,
+            version: Version::V5,
+            session: Session::Persistent,
+            will: false,
+        },
+        Action::Subscribe {
+            client: 1,
+            filter: "t/#",
+            qos: 2,
+        },
+        Action::Connect {
+            client: 0,
+            version: Version::V311,
+            session: Session::Persistent,
+            will: false,
+        },
         Action::Settle,
-        Action::Publish { client: 0, topic: "t/a", qos: 2, retain: false },
-        Action::WriteCompletes { client: 0, dir: Dir::Up },
+        Action::Publish {
+            client: 0,
+            topic: "t/a",
+            qos: 2,
+            retain: false,
+        },
+        Action::WriteCompletes {
+            client: 0,
+            dir: Dir::Up,
+        },
         Action::ConnectionDrops { client: 0 },
         Action::Reconnect { client: 0 },
         Action::Settle,
     ];
-    if let Err(e) = run_sim(FaultSet::NONE, &actions) {
+    if let Err(e) = run_sim(FaultSet::NONE, &actions, Ending::Settle) {
         panic!("{e}");
     }
 }

@@ -76,7 +76,11 @@ impl Driver for SimDriver {
 
     fn connect(&mut self, cfg: ClientConfig) -> (usize, Arc<ClientKernel>, Op) {
         let (link, op) = self.sim.connect(cfg);
-        let kernel = self.sim.client(link).cloned().expect("a client link has a kernel");
+        let kernel = self
+            .sim
+            .client(link)
+            .cloned()
+            .expect("a client link has a kernel");
         (link, kernel, op)
     }
 

@@ -37,6 +37,9 @@ struct SlotModel {
     session_gen: u64,
     /// Confirmed subscriptions: filter to (QoS, token).
     subs: BTreeMap<String, (u8, u64)>,
+    /// Requests sent per filter: a SUBACK confirms only if no later
+    /// SUBSCRIBE or UNSUBSCRIBE for the filter was sent after its own.
+    requests: BTreeMap<String, u64>,
     /// Every filter ever requested (deliveries must match one).
     ever_filters: BTreeSet<String>,
     /// The current connection.
@@ -95,6 +98,7 @@ pub struct SubSnap {
     filter: String,
     qos: u8,
     session_gen: u64,
+    request: u64,
     retained: Vec<(String, String, u8, u64, u32)>,
     link: Option<usize>,
 }
@@ -171,7 +175,13 @@ impl Model {
     }
 
     /// A CONNECT was queued on a new `link` for `slot`.
-    pub fn connect_sent(&mut self, slot: usize, link: usize, persistent: bool, will: Option<String>) {
+    pub fn connect_sent(
+        &mut self,
+        slot: usize,
+        link: usize,
+        persistent: bool,
+        will: Option<String>,
+    ) {
         if !persistent {
             self.reset(slot);
         }
@@ -226,9 +236,18 @@ impl Model {
         }
         let topics: Vec<String> = self.retained.keys().cloned().collect();
         for t in topics {
-            let busy = self.retained_inflight.get(&t).is_some_and(|v| !v.is_empty());
-            self.retained
-                .insert(t, if busy { Retained::Unknown } else { Retained::None });
+            let busy = self
+                .retained_inflight
+                .get(&t)
+                .is_some_and(|v| !v.is_empty());
+            self.retained.insert(
+                t,
+                if busy {
+                    Retained::Unknown
+                } else {
+                    Retained::None
+                },
+            );
         }
     }
 
@@ -282,12 +301,21 @@ impl Model {
         // Until the SUBACK the broker may have either QoS.
         s.subs.remove(filter);
         s.ever_filters.insert(filter.to_string());
+        let request = {
+            let n = s.requests.entry(filter.to_string()).or_default();
+            *n += 1;
+            *n
+        };
         let retained = self
             .retained
             .iter()
             .filter(|(t, _)| matches(filter, t))
             .filter_map(|(t, r)| match r {
-                Retained::Known { payload, qos, token } => Some((
+                Retained::Known {
+                    payload,
+                    qos,
+                    token,
+                } => Some((
                     t.clone(),
                     payload.clone(),
                     *qos,
@@ -302,6 +330,7 @@ impl Model {
             filter: filter.to_string(),
             qos,
             session_gen: self.slots[slot].session_gen,
+            request,
             retained,
             link: self.stable_link(slot),
         }
@@ -309,7 +338,9 @@ impl Model {
 
     /// The SUBSCRIBE's operation finished; `ok` when its SUBACK arrived.
     pub fn subscribe_done(&mut self, snap: SubSnap, ok: bool) {
-        if !ok || self.slots[snap.slot].session_gen != snap.session_gen {
+        let s = &self.slots[snap.slot];
+        let latest = s.requests.get(&snap.filter) == Some(&snap.request);
+        if !ok || !latest || s.session_gen != snap.session_gen {
             return;
         }
         let token = self.token();
@@ -335,11 +366,20 @@ impl Model {
 
     /// An UNSUBSCRIBE was queued: the subscription is no longer certain.
     pub fn unsubscribe_sent(&mut self, slot: usize, filter: &str) {
-        self.slots[slot].subs.remove(filter);
+        let s = &mut self.slots[slot];
+        s.subs.remove(filter);
+        *s.requests.entry(filter.to_string()).or_default() += 1;
     }
 
     /// A PUBLISH was queued (or handed to the outbox for QoS 0).
-    pub fn publish_sent(&mut self, id: u64, topic: &str, qos: u8, retain: bool, payload: &str) -> PubSnap {
+    pub fn publish_sent(
+        &mut self,
+        id: u64,
+        topic: &str,
+        qos: u8,
+        retain: bool,
+        payload: &str,
+    ) -> PubSnap {
         self.published
             .insert(payload.to_string(), (topic.to_string(), qos));
         let mut targets = self.targets(topic);
@@ -370,7 +410,10 @@ impl Model {
     /// (QoS 0: written).
     pub fn publish_done(&mut self, snap: PubSnap, ok: bool) {
         if snap.retain {
-            let v = self.retained_inflight.entry(snap.topic.clone()).or_default();
+            let v = self
+                .retained_inflight
+                .entry(snap.topic.clone())
+                .or_default();
             let alone = v.iter().find(|e| e.0 == snap.id).is_some_and(|e| e.1);
             v.retain(|e| e.0 != snap.id);
             if ok && alone {
@@ -386,7 +429,12 @@ impl Model {
             }
         }
         if ok {
-            self.oblige(&snap.targets, &snap.payload, snap.qos, "publish acknowledged");
+            self.oblige(
+                &snap.targets,
+                &snap.payload,
+                snap.qos,
+                "publish acknowledged",
+            );
         }
     }
 
@@ -402,16 +450,28 @@ impl Model {
         retain: bool,
     ) -> Result<(), String> {
         let Some((pub_topic, pub_qos)) = self.published.get(payload).cloned() else {
-            return Err(format!("c{slot} received {payload:?} on {topic}, which nobody published"));
+            return Err(format!(
+                "c{slot} received {payload:?} on {topic}, which nobody published"
+            ));
         };
         if pub_topic != topic {
-            return Err(format!("c{slot} received {payload:?} on {topic}; it was published on {pub_topic}"));
+            return Err(format!(
+                "c{slot} received {payload:?} on {topic}; it was published on {pub_topic}"
+            ));
         }
         if qos > pub_qos {
-            return Err(format!("c{slot} received {payload:?} at QoS {qos}; it was published at QoS {pub_qos}"));
+            return Err(format!(
+                "c{slot} received {payload:?} at QoS {qos}; it was published at QoS {pub_qos}"
+            ));
         }
-        if !self.slots[slot].ever_filters.iter().any(|f| matches(f, topic)) {
-            return Err(format!("c{slot} received {payload:?} on {topic} without ever subscribing to it"));
+        if !self.slots[slot]
+            .ever_filters
+            .iter()
+            .any(|f| matches(f, topic))
+        {
+            return Err(format!(
+                "c{slot} received {payload:?} on {topic} without ever subscribing to it"
+            ));
         }
         if let Some(links) = self.wills.get(payload) {
             let all_up = links.iter().all(|link| {
@@ -419,10 +479,15 @@ impl Model {
                 l.open && self.slots[l.slot].link == Some(*link)
             });
             if all_up {
-                return Err(format!("c{slot} received the will {payload:?} while its connection is up"));
+                return Err(format!(
+                    "c{slot} received the will {payload:?} while its connection is up"
+                ));
             }
         }
-        *self.delivered.entry((slot, payload.to_string())).or_default() += 1;
+        *self
+            .delivered
+            .entry((slot, payload.to_string()))
+            .or_default() += 1;
         if !retain && (qos == 2 || pub_qos == 0) {
             let n = self
                 .once

@@ -69,11 +69,28 @@ fn qos_u8(q: QoS) -> u8 {
     }
 }
 
+/// How a sequence ends before the audit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ending {
+    /// Everything queued is written and every persistent client comes
+    /// back; then the model's promises are checked (the model test).
+    Settle,
+    /// Every connection closes where it stands and the callers reap; no
+    /// promise is checked (fault detection: the shortest sequences then
+    /// end the way the bug reports do, with the connection closing).
+    Close,
+}
+
 /// Runs `actions` against `driver` with the client kernels built with
 /// `faults`. `Err` describes the first broken rule: a ledger violation
 /// (after any step), a broken MQTT promise, an operation left unfinished,
 /// or a leak at the end.
-pub fn run_sequence<D: Driver>(driver: D, faults: FaultSet, actions: &[Action]) -> Result<(), Failure> {
+pub fn run_sequence<D: Driver>(
+    driver: D,
+    faults: FaultSet,
+    actions: &[Action],
+    ending: Ending,
+) -> Result<(), Failure> {
     let mut r = Runner {
         d: driver,
         faults,
@@ -95,7 +112,12 @@ pub fn run_sequence<D: Driver>(driver: D, faults: FaultSet, actions: &[Action]) 
             .and_then(|()| r.observe())
             .map_err(|e| format!("step {i} {a:?}: {e}"))?;
     }
-    r.quiesce().map_err(|e| format!("at quiescence: {e}"))?;
+    match ending {
+        Ending::Settle => r.quiesce().map_err(|e| format!("at quiescence: {e}"))?,
+        Ending::Close => r
+            .close_all()
+            .map_err(|e| format!("closing every connection: {e}"))?,
+    }
     let audit = r.d.finish();
     if !audit.is_clean() {
         return Err(format!("audit after shutdown: {}", describe(&audit)));
@@ -143,7 +165,11 @@ impl<D: Driver> Runner<D> {
                 self.reconnect(client);
                 Ok(())
             }
-            Action::Subscribe { client, filter, qos } => self.subscribe(client, filter, qos),
+            Action::Subscribe {
+                client,
+                filter,
+                qos,
+            } => self.subscribe(client, filter, qos),
             Action::Unsubscribe { client, filter } => self.unsubscribe(client, filter),
             Action::Publish {
                 client,
@@ -158,19 +184,19 @@ impl<D: Driver> Runner<D> {
                 Ok(())
             }
             Action::WriteCompletes { client, dir } => {
-                if let Some(l) = self.link(client) {
-                    if self.d.start_write(l, dir) {
-                        self.d.finish_write(l, dir, WriteResult::Complete);
-                    }
+                if let Some(l) = self.link(client)
+                    && self.d.start_write(l, dir)
+                {
+                    self.d.finish_write(l, dir, WriteResult::Complete);
                 }
                 Ok(())
             }
             Action::WriteFails { client, dir } => {
-                if let Some(l) = self.link(client) {
-                    if self.d.start_write(l, dir) {
-                        let why = WriteResult::Failed("injected write error".into());
-                        self.d.finish_write(l, dir, why);
-                    }
+                if let Some(l) = self.link(client)
+                    && self.d.start_write(l, dir)
+                {
+                    let why = WriteResult::Failed("injected write error".into());
+                    self.d.finish_write(l, dir, why);
                 }
                 Ok(())
             }
@@ -198,7 +224,13 @@ impl<D: Driver> Runner<D> {
         }
     }
 
-    fn connect(&mut self, client: u8, version: Version, session: Session, will: bool) -> Result<(), Failure> {
+    fn connect(
+        &mut self,
+        client: u8,
+        version: Version,
+        session: Session,
+        will: bool,
+    ) -> Result<(), Failure> {
         let slot = usize::from(client);
         let persistent = session == Session::Persistent;
         let will_payload = will.then(|| {
@@ -231,7 +263,8 @@ impl<D: Driver> Runner<D> {
         let generation = s.generation;
         self.kernels.push((slot, generation, kernel));
         self.open_links.push(link);
-        self.model.connect_sent(slot, link, persistent, will_payload);
+        self.model
+            .connect_sent(slot, link, persistent, will_payload);
         self.track(op, slot, generation, Req::Connect { link });
         Ok(())
     }
@@ -282,7 +315,8 @@ impl<D: Driver> Runner<D> {
             return Ok(());
         };
         let ledger = self.d.ledger();
-        let op = request::unsubscribe(&ledger, kernel.config().version, &[filter]).map_err(|e| e.to_string())?;
+        let op = request::unsubscribe(&ledger, kernel.config().version, &[filter])
+            .map_err(|e| e.to_string())?;
         let slot = usize::from(client);
         self.model.unsubscribe_sent(slot, filter);
         self.send(&kernel, &op)?;
@@ -290,7 +324,13 @@ impl<D: Driver> Runner<D> {
         Ok(())
     }
 
-    fn publish(&mut self, client: u8, topic: &'static str, q: u8, retain: bool) -> Result<(), Failure> {
+    fn publish(
+        &mut self,
+        client: u8,
+        topic: &'static str,
+        q: u8,
+        retain: bool,
+    ) -> Result<(), Failure> {
         let Some((kernel, generation)) = self.kernel(client) else {
             return Ok(());
         };
@@ -335,7 +375,9 @@ impl<D: Driver> Runner<D> {
         }
         let op = &waiting[usize::from(nth) % waiting.len()];
         if kernel.cancel(op) && !op.is_finished() {
-            return Err(format!("cancel took {op:?} out of the pending table but never finished it: its waiter hangs"));
+            return Err(format!(
+                "cancel took {op:?} out of the pending table but never finished it: its waiter hangs"
+            ));
         }
         Ok(())
     }
@@ -375,7 +417,10 @@ impl<D: Driver> Runner<D> {
         }
         for (slot, generation, kernel) in &self.kernels {
             while let Some(r) = kernel.take_received() {
-                let payload = r.msg.data("caller: read delivery").map_err(|e| e.to_string());
+                let payload = r
+                    .msg
+                    .data("caller: read delivery")
+                    .map_err(|e| e.to_string());
                 let retain = r.publish.retain;
                 let q = qos_u8(r.publish.qos);
                 let topic = r.publish.topic.as_str().to_string();
@@ -392,15 +437,21 @@ impl<D: Driver> Runner<D> {
         Ok(())
     }
 
+    /// Every connection drops where it stands; the callers reap.
+    fn close_all(&mut self) -> Result<(), Failure> {
+        for l in self.open_links.clone() {
+            self.d.drop_link(l);
+        }
+        self.observe()
+    }
+
     /// Everything written, every persistent client back: the promises are
     /// checked and no operation of a connected client is left open.
     fn quiesce(&mut self) -> Result<(), Failure> {
         self.d.settle();
         self.observe()?;
         for c in 0..CLIENTS {
-            let persistent = self
-                .kernel(c)
-                .is_some_and(|(k, _)| !k.config().clean_start);
+            let persistent = self.kernel(c).is_some_and(|(k, _)| !k.config().clean_start);
             if persistent {
                 self.reconnect(c);
             }
