@@ -168,9 +168,14 @@ impl Model {
     /// session on it.
     fn stable_link(&self, slot: usize) -> Option<usize> {
         let l = self.slots[slot].link?;
+        // Another open connection of the same id may still take over.
+        let rival = self
+            .links
+            .iter()
+            .any(|(id, m)| *id != l && m.slot == slot && m.open);
         self.links
             .get(&l)
-            .filter(|m| m.open && m.connected)
+            .filter(|m| m.open && m.connected && !rival)
             .map(|_| l)
     }
 
@@ -204,8 +209,16 @@ impl Model {
 
     /// The CONNACK for `link` arrived.
     pub fn connack(&mut self, link: usize) {
-        if let Some(l) = self.links.get_mut(&link) {
-            l.connected = true;
+        let Some(l) = self.links.get_mut(&link) else {
+            return;
+        };
+        l.connected = true;
+        let (slot, persistent) = (l.slot, l.persistent);
+        if !persistent {
+            // A clean start discards the session when the broker reads it,
+            // which may be after a newer connection of the same id was
+            // served (takeover goes by arrival, not by who called first).
+            self.reset(slot);
         }
     }
 
@@ -409,6 +422,9 @@ impl Model {
     /// The PUBLISH's operation finished; `ok` when it was acknowledged
     /// (QoS 0: written).
     pub fn publish_done(&mut self, snap: PubSnap, ok: bool) {
+        // QoS 0 has no acknowledgement: a completed write may still be
+        // discarded by a broker closing the connection (takeover).
+        let ok = ok && snap.qos > 0;
         if snap.retain {
             let v = self
                 .retained_inflight
