@@ -119,6 +119,9 @@ impl Broker {
         session.expiry_secs = expiry_secs;
         session.window = window.max(1);
         session.max_packet_out = c.properties.maximum_packet_size;
+        // Resumed session state. (A takeover leaves the ids with the old
+        // connection's reader, which this connection cannot reach.)
+        p.awaiting_pubrel = std::mem::take(&mut session.awaiting_pubrel);
         st.versions.insert(client_id.clone(), version);
         if let Some(w) = will
             && let Some(old) = st.wills.insert(conn.id, w)

@@ -477,14 +477,13 @@ impl Broker {
     /// published unless DISCONNECT discarded it, and the session ends or
     /// waits for the client to come back.
     pub fn connection_lost(&self, conn: &Arc<Conn>, now_ms: u64) {
-        let client_id = {
+        let (client_id, awaiting_pubrel) = {
             let mut p = lock(&conn.proto);
             if p.gone {
                 return;
             }
             p.gone = true;
-            p.awaiting_pubrel.clear();
-            p.client_id.clone()
+            (p.client_id.clone(), std::mem::take(&mut p.awaiting_pubrel))
         };
         conn.closing.store(true, Ordering::Release);
         conn.outbox.close();
@@ -499,6 +498,9 @@ impl Broker {
         let ends = match st.sessions.get_mut(&cid) {
             Some(s) if s.conn == Some(conn.id) => {
                 s.conn = None;
+                // A resent QoS 2 PUBLISH after the client comes back must
+                // not be routed twice.
+                s.awaiting_pubrel = awaiting_pubrel;
                 match s.expiry_secs {
                     0 => true,
                     u32::MAX => false,

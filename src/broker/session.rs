@@ -9,7 +9,7 @@
 use crate::codec::{QoS, SubscriptionOptions};
 use crate::kernels::frame::Delivery;
 use crate::ledger::{MsgRef, MsgSlot};
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
 /// Where an unacknowledged delivery is in its QoS flow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,6 +63,11 @@ pub struct Session {
     pub max_packet_out: Option<u32>,
     /// When a disconnected session expires (ms on the broker's clock).
     pub expires_at_ms: Option<u64>,
+    /// QoS 2 packet ids received from the client and not yet released by
+    /// PUBREL, kept while the client is away (session state,
+    /// [MQTT-4.1.0-1]); the connection's reader holds them while it serves
+    /// the session.
+    pub awaiting_pubrel: HashSet<u16>,
     next_pid: u16,
 }
 
@@ -78,6 +83,7 @@ impl Session {
             expiry_secs,
             expires_at_ms: None,
             max_packet_out: None,
+            awaiting_pubrel: HashSet::new(),
             next_pid: 1,
         }
     }

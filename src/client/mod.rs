@@ -502,7 +502,12 @@ impl ClientKernel {
         self.outbox.close();
         self.pending
             .close(|parked: &Parked| keep_session && parked.op.kind() == OpKind::Publish);
-        lock(&self.proto).awaiting_pubrel.clear();
+        // QoS 2 packet ids awaiting PUBREL are session state
+        // [MQTT-4.1.0-1]: a persistent session keeps them, or the broker's
+        // resend after reconnect is handed to the application twice.
+        if !keep_session {
+            lock(&self.proto).awaiting_pubrel.clear();
+        }
     }
 
     /// Opens a new connection for the same client: a fresh outbox and
@@ -517,7 +522,10 @@ impl ClientKernel {
         let op = self.connect(now_ms);
         let version = self.cfg.version;
         let mut resend = Vec::new();
+        // Only publishes are sent again: the CONNECT just parked under
+        // packet id 0 is already queued, and is shared with the wire.
         self.pending.for_each(|pid, parked| match parked.stage {
+            _ if parked.op.kind() != OpKind::Publish => {}
             Stage::Ack => {
                 let wire = parked.op.with_msg(|slot| {
                     let m = slot.peek()?;
