@@ -145,6 +145,16 @@ pub fn reap(op: &Op, site: &'static str) -> Option<Reaped> {
     })
 }
 
+/// Reaps a finished operation and frees its result too (a caller that
+/// only wants the outcome). `None` while the operation is unfinished.
+pub fn reap_all(op: &Op, site: &'static str) -> Option<Outcome> {
+    let r = reap(op, site)?;
+    if let Some(m) = r.result {
+        m.release(site);
+    }
+    Some(r.outcome)
+}
+
 /// `data` (an encoded SUBSCRIBE, UNSUBSCRIBE or PUBLISH) with its packet id
 /// set to `pid`.
 pub fn with_packet_id(data: &Bytes, version: Version, pid: u16) -> Result<Bytes, ClientError> {

@@ -60,11 +60,7 @@ impl Script {
     }
 
     fn reap(&self, op: &Op) {
-        if let Some(r) = request::reap(op, "caller: reap")
-            && let Some(m) = r.result
-        {
-            m.release("caller: result consumed");
-        }
+        request::reap_all(op, "caller: reap");
     }
 
     fn subscribe(&mut self, link: usize, filter: &str, qos: QoS) -> Option<Op> {
