@@ -15,14 +15,12 @@
 //! With a historic fault switched on, a deterministic runner must find a
 //! failing sequence and shrink it to the bug report's few steps.
 
-mod lifecycle;
-
-use lifecycle::action::{Action, Dir, sequence};
-use lifecycle::driver::SimDriver;
-use lifecycle::run::{Ending, run_sequence};
 use mqtls_harness::broker::BrokerConfig;
 use mqtls_harness::faults::{Fault, FaultSet};
 use mqtls_harness::ledger::{Ledger, Mode};
+use mqtls_harness::lifecycle::action::{Action, Dir, sequence};
+use mqtls_harness::lifecycle::driver::SimDriver;
+use mqtls_harness::lifecycle::run::{Ending, run_sequence};
 use proptest::prelude::*;
 use proptest::test_runner::{
     Config, FileFailurePersistence, RngAlgorithm, TestError, TestRng, TestRunner,
@@ -191,8 +189,8 @@ fn nanonng_1578_is_found_and_shrunk() {
 /// it to the application twice.
 #[test]
 fn qos2_is_delivered_once_across_a_reconnect() {
-    use lifecycle::action::Session;
     use mqtls_harness::codec::Version;
+    use mqtls_harness::lifecycle::action::Session;
     let actions = [
         Action::Connect {
             client: 0,
@@ -238,8 +236,8 @@ fn qos2_is_delivered_once_across_a_reconnect() {
 /// must not be routed a second time.
 #[test]
 fn qos2_publish_resent_after_reconnect_is_routed_once() {
-    use lifecycle::action::Session;
     use mqtls_harness::codec::Version;
+    use mqtls_harness::lifecycle::action::Session;
     let actions = [
         Action::Connect {
             client: 1,

@@ -53,6 +53,9 @@ pub struct EngineRun {
     pub applicable: bool,
     /// The first violation found, if any.
     pub violation: Option<Violation>,
+    /// A broken rule the engine saw besides the ledger's (a broken MQTT
+    /// promise, an assertion), if any.
+    pub failure: Option<String>,
     /// Cases, inputs or iterations run.
     pub iterations: u64,
     /// The shortest reproduction found, in words or steps.
@@ -101,6 +104,8 @@ pub struct Cell {
     pub iterations: u64,
     /// The shortest reproduction found.
     pub reproduction: Option<String>,
+    /// What the engine saw fail, in its words.
+    pub failure: Option<String>,
     /// The violation, with its history.
     pub violation: Option<Violation>,
 }
@@ -190,12 +195,13 @@ impl Matrix {
 impl Cell {
     /// Turns an engine run into a verdict.
     pub fn judge(fault: Option<Fault>, engine: Engine, run: EngineRun, took: Duration) -> Cell {
-        let verdict = match (fault, run.applicable, &run.violation) {
+        let found = run.violation.is_some() || run.failure.is_some();
+        let verdict = match (fault, run.applicable, found) {
             (_, false, _) => Verdict::NotApplicable,
-            (Some(_), true, Some(_)) => Verdict::Detected,
-            (Some(_), true, None) => Verdict::Missed,
-            (None, true, Some(_)) => Verdict::FalsePositive,
-            (None, true, None) => Verdict::Clean,
+            (Some(_), true, true) => Verdict::Detected,
+            (Some(_), true, false) => Verdict::Missed,
+            (None, true, true) => Verdict::FalsePositive,
+            (None, true, false) => Verdict::Clean,
         };
         Cell {
             fault,
@@ -205,6 +211,7 @@ impl Cell {
             seconds: took.as_secs_f64(),
             iterations: run.iterations,
             reproduction: run.reproduction,
+            failure: run.failure,
             violation: run.violation,
         }
     }
@@ -217,6 +224,7 @@ impl Cell {
             }
             (Verdict::Clean, _) => format!("clean ({} it.)", self.iterations),
             (Verdict::FalsePositive, Some(k)) => format!("FALSE POSITIVE: {k}"),
+            (Verdict::FalsePositive, None) => "FALSE POSITIVE: model broken".into(),
             (Verdict::Missed, _) => {
                 format!("missed ({:.1} s, {} it.)", self.seconds, self.iterations)
             }

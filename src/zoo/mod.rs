@@ -2,6 +2,7 @@
 
 pub mod matrix;
 pub mod recipes;
+pub mod sequences;
 #[cfg(not(feature = "loom"))]
 pub mod stress;
 
@@ -9,7 +10,10 @@ use matrix::DetectionEngine;
 
 /// Every run-time engine the detection matrix uses, in column order.
 pub fn engines() -> Vec<Box<dyn DetectionEngine>> {
-    let mut v: Vec<Box<dyn DetectionEngine>> = vec![Box::new(recipes::RecipeEngine)];
+    let mut v: Vec<Box<dyn DetectionEngine>> = vec![
+        Box::new(recipes::RecipeEngine),
+        Box::new(sequences::SequencesEngine),
+    ];
     #[cfg(not(feature = "loom"))]
     v.push(Box::new(stress::StressEngine));
     v

@@ -118,6 +118,7 @@ impl DetectionEngine for StressEngine {
                 return EngineRun {
                     applicable: true,
                     violation: Some(full),
+                    failure: None,
                     iterations,
                     reproduction: Some(format!(
                         "{race:?}: one parked SUBSCRIBE, two threads racing"
@@ -127,9 +128,8 @@ impl DetectionEngine for StressEngine {
         }
         EngineRun {
             applicable: true,
-            violation: None,
             iterations,
-            reproduction: None,
+            ..EngineRun::default()
         }
     }
 }

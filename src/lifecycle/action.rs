@@ -6,8 +6,8 @@
 //! reconnect of a client that is connected) is a no-op for the model and
 //! the system alike, so shrinking may drop any step and still replay.
 
-use mqtls_harness::codec::Version;
-pub use mqtls_harness::sim::Dir;
+use crate::codec::Version;
+pub use crate::sim::Dir;
 use proptest::prelude::*;
 
 /// Client slots a sequence uses (client ids `c0`, `c1`, `c2`).

@@ -9,13 +9,13 @@
 use super::action::{Action, CLIENTS, REQUEST_TIMEOUT_MS, Session};
 use super::driver::Driver;
 use super::model::{Model, PubSnap, SubSnap};
+use crate::client::{ClientConfig, ClientKernel, request};
+use crate::codec::{MqttString, QoS, Version, Will};
+use crate::faults::FaultSet;
+use crate::kernels::outbox::WriteResult;
+use crate::ledger::{Audit, Op, Outcome};
+use crate::sync::Arc;
 use bytes::Bytes;
-use mqtls_harness::client::{ClientConfig, ClientKernel, request};
-use mqtls_harness::codec::{MqttString, QoS, Version, Will};
-use mqtls_harness::faults::FaultSet;
-use mqtls_harness::kernels::outbox::WriteResult;
-use mqtls_harness::ledger::{Audit, Op, Outcome};
-use mqtls_harness::sync::Arc;
 
 /// Why a sequence failed.
 pub type Failure = String;

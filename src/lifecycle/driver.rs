@@ -5,12 +5,12 @@
 //! driver over the tokio shell implements the same calls over real
 //! sockets, so the same sequences and the same model cover both.
 
-use mqtls_harness::broker::{Broker, BrokerConfig};
-use mqtls_harness::client::{ClientConfig, ClientKernel};
-use mqtls_harness::kernels::outbox::WriteResult;
-use mqtls_harness::ledger::{Audit, Ledger, Op};
-use mqtls_harness::sim::{Dir, Sim};
-use mqtls_harness::sync::Arc;
+use crate::broker::{Broker, BrokerConfig};
+use crate::client::{ClientConfig, ClientKernel};
+use crate::kernels::outbox::WriteResult;
+use crate::ledger::{Audit, Ledger, Op};
+use crate::sim::{Dir, Sim};
+use crate::sync::Arc;
 
 /// A broker and client connections, driven one transport event at a time.
 /// Links are numbered by the driver, never reused.

@@ -1,0 +1,12 @@
+//! Lifecycle sequences against a reference model: the actions, the model
+//! of what MQTT promises, the system-under-test driver and the runner that
+//! checks one against the other.
+//!
+//! The property tests (`tests/prop_lifecycle.rs`) and the detection
+//! matrix's `sequences` engine both run these, with proptest generating and
+//! shrinking the sequences.
+
+pub mod action;
+pub mod driver;
+pub mod model;
+pub mod run;
