@@ -242,7 +242,7 @@ impl Ledger {
             };
             (cell, serial)
         };
-        cell.start(serial, kind, data, site)
+        MsgCell::start(&cell, serial, kind, data, site)
     }
 
     /// Begins an operation that must be finished exactly once.

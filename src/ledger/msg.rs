@@ -142,31 +142,33 @@ impl MsgCell {
         })
     }
 
-    /// Starts a new message in this (fresh or recycled) cell.
+    /// Starts a new message in this (fresh or recycled) cell. An associated
+    /// function rather than a `self: &Arc<Self>` method: loom's `Arc` is not
+    /// a receiver type on stable Rust.
     pub(crate) fn start(
-        self: &Arc<Self>,
+        cell: &Arc<MsgCell>,
         serial: u64,
         kind: MsgKind,
         data: Bytes,
         site: &'static str,
     ) -> MsgRef {
         {
-            let mut b = lock(&self.body);
+            let mut b = lock(&cell.body);
             b.serial = serial;
             b.kind = kind;
             b.data = data;
         }
-        let generation = gen_of(self.state.load(Ordering::Acquire));
-        if self.shared.mode == Mode::Full {
-            let mut h = lock(&self.hist);
+        let generation = gen_of(cell.state.load(Ordering::Acquire));
+        if cell.shared.mode == Mode::Full {
+            let mut h = lock(&cell.hist);
             h.clear();
-            h.push(self.shared.event(site, Action::Alloc));
-            self.state.store(pack(generation, 0, 1), Ordering::Release);
+            h.push(cell.shared.event(site, Action::Alloc));
+            cell.state.store(pack(generation, 0, 1), Ordering::Release);
         } else {
-            self.state.store(pack(generation, 0, 1), Ordering::Release);
+            cell.state.store(pack(generation, 0, 1), Ordering::Release);
         }
         MsgRef {
-            cell: self.clone(),
+            cell: cell.clone(),
             generation,
             serial,
             kind,
