@@ -27,7 +27,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Instant;
 
 /// Preemptions per interleaving when `LOOM_MAX_PREEMPTIONS` is not set.
-pub const DEFAULT_PREEMPTIONS: usize = 2;
+pub const DEFAULT_PREEMPTIONS: usize = 3;
 
 fn builder() -> loom::model::Builder {
     let mut b = loom::model::Builder::new();
