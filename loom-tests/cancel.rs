@@ -50,10 +50,10 @@ fn cancel_vs_ack(faults: FaultSet, close: bool) -> Audit {
     }
     // A waiter would block here; the model reaps whatever finished and
     // leaves the rest to the audit.
-    if let Some(r) = request::reap(&op, "caller: subscribe done") {
-        if let Some(m) = r.result {
-            m.release("caller: SUBACK");
-        }
+    if let Some(r) = request::reap(&op, "caller: subscribe done")
+        && let Some(m) = r.result
+    {
+        m.release("caller: SUBACK");
     }
     client.shutdown();
     ledger.audit()

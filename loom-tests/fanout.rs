@@ -1,12 +1,14 @@
 #![cfg(feature = "loom")]
 //! Fan-out releases running concurrently (`fanout-missing-retain`): one
-//! PUBLISH routed to two subscribers, whose TLS writers each write and
-//! release their delivery at the same time.
+//! PUBLISH routed to three subscribers; two TLS writers write and release
+//! their deliveries at the same time, the third is written afterwards (three
+//! subscribers so that every branch of the fan-out's reference taking runs:
+//! the first, a middle one, and the last that gets the publisher's own).
 //!
 //! With the fault the first subscriber gets the message without its own
-//! reference (N-1 references for N deliveries): one write frees it while
-//! the other still reads it, and the other write's completion frees it
-//! again.
+//! reference (N-1 references for N deliveries): the two concurrent writes
+//! release the only two references, and the last delivery's write reads
+//! freed memory.
 //!
 //! Run one: `cargo test --features loom --test loom_fanout fanout_missing_retain`.
 
@@ -21,7 +23,6 @@ use mqtls_harness::codec::QoS;
 use mqtls_harness::faults::{Fault, FaultSet};
 use mqtls_harness::kernels::outbox::WriteResult;
 use mqtls_harness::ledger::{Audit, Ledger, Mode, ViolationKind, set_actor};
-use mqtls_harness::sync::Arc;
 
 fn fanout_writes(faults: FaultSet) -> Audit {
     set_actor("reader");
@@ -31,7 +32,7 @@ fn fanout_writes(faults: FaultSet) -> Audit {
         ..Default::default()
     };
     let b = Broker::new(ledger.clone(), cfg);
-    let subs: Vec<_> = ["s1", "s2"]
+    let subs: Vec<_> = ["s1", "s2", "s3"]
         .into_iter()
         .map(|id| {
             let c = b.accept(0, None);
@@ -43,7 +44,11 @@ fn fanout_writes(faults: FaultSet) -> Audit {
         .collect();
     let publ = b.accept(0, None);
     let _ = b.on_bytes(&publ, &connect_bytes("pub"), 0);
-    let _ = b.on_bytes(&publ, &publish_bytes("t", b"x", QoS::AtMostOnce, false, 0), 0);
+    let _ = b.on_bytes(
+        &publ,
+        &publish_bytes("t", b"x", QoS::AtMostOnce, false, 0),
+        0,
+    );
 
     let writers: Vec<_> = subs
         .iter()
@@ -57,6 +62,9 @@ fn fanout_writes(faults: FaultSet) -> Audit {
         .collect();
     for w in writers {
         join(w);
+    }
+    for c in &subs {
+        drain(&c.outbox);
     }
     b.shutdown();
     ledger.audit()
@@ -72,7 +80,7 @@ fn fanout_missing_retain_writes_detected() {
     detected(
         "fanout_missing_retain_writes",
         Fault::FanoutMissingRetain,
-        Expect::kind(ViolationKind::DoubleRelease),
+        Expect::kind(ViolationKind::UseAfterRelease),
         fanout_writes,
     );
 }

@@ -32,7 +32,11 @@ fn retained_write_vs_replace(faults: FaultSet) -> Audit {
     let b = Arc::new(Broker::new(ledger.clone(), cfg));
     let publ = b.accept(0, None);
     let _ = b.on_bytes(&publ, &connect_bytes("pub"), 0);
-    let _ = b.on_bytes(&publ, &publish_bytes("r", b"old", QoS::AtMostOnce, true, 0), 0);
+    let _ = b.on_bytes(
+        &publ,
+        &publish_bytes("r", b"old", QoS::AtMostOnce, true, 0),
+        0,
+    );
     let sub = b.accept(0, None);
     let _ = b.on_bytes(&sub, &connect_bytes("sub"), 0);
     let _ = b.on_bytes(&sub, &subscribe_bytes(1, "r", QoS::AtMostOnce), 0);

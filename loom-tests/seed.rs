@@ -63,10 +63,10 @@ fn subscribe_then_close(faults: FaultSet, rival: Rival) -> Audit {
 
     // The caller waits for its subscribe, then frees what the SDK left it.
     op.wait();
-    if let Some(r) = request::reap(&op, "caller: subscribe (error path)") {
-        if let Some(m) = r.result {
-            m.release("caller: SUBACK");
-        }
+    if let Some(r) = request::reap(&op, "caller: subscribe (error path)")
+        && let Some(m) = r.result
+    {
+        m.release("caller: SUBACK");
     }
     join(rival);
     join(closer);

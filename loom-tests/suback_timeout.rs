@@ -45,10 +45,10 @@ fn suback_vs_timeout(faults: FaultSet) -> Audit {
     });
 
     op.wait();
-    if let Some(r) = request::reap(&op, "caller: subscribe done") {
-        if let Some(m) = r.result {
-            m.release("caller: SUBACK");
-        }
+    if let Some(r) = request::reap(&op, "caller: subscribe done")
+        && let Some(m) = r.result
+    {
+        m.release("caller: SUBACK");
     }
     join(reader);
     join(timer);

@@ -63,7 +63,11 @@ fn delivery_write_vs_close(faults: FaultSet) -> Audit {
     drain(&sub.outbox);
     let publ = b.accept(0, None);
     let _ = b.on_bytes(&publ, &connect_bytes("pub"), 0);
-    let _ = b.on_bytes(&publ, &publish_bytes("t", b"x", QoS::AtLeastOnce, false, 1), 0);
+    let _ = b.on_bytes(
+        &publ,
+        &publish_bytes("t", b"x", QoS::AtLeastOnce, false, 1),
+        0,
+    );
 
     let c = sub.clone();
     let writer = spawn("writer", move || {

@@ -80,7 +80,10 @@ pub struct Expect {
 impl Expect {
     /// A violation of `kind`, wherever the subject was freed.
     pub fn kind(kind: ViolationKind) -> Self {
-        Expect { kind, freed_at: None }
+        Expect {
+            kind,
+            freed_at: None,
+        }
     }
 
     /// A violation of `kind` whose subject was first freed at `site`.
@@ -122,32 +125,32 @@ pub fn detected(
     builder().check(move || {
         let n = r.fetch_add(1, Ordering::Relaxed) + 1;
         let audit = model(FaultSet::only(fault));
-        if let Some(v) = audit.violations.iter().find(|v| expect.matches(v)) {
-            if !s.swap(true, Ordering::Relaxed) {
-                let others: Vec<Violation> = audit
-                    .violations
-                    .iter()
-                    .filter(|o| *o != v)
-                    .cloned()
-                    .collect();
-                let mut text = format!("interleaving {n}: {v}");
-                if !others.is_empty() {
-                    text.push_str(&format!(
-                        "other violations of this interleaving:\n{}",
-                        report(&others)
-                    ));
-                }
-                if let Ok(mut g) = f.lock() {
-                    *g = Some(text);
-                }
+        if let Some(v) = audit.violations.iter().find(|v| expect.matches(v))
+            && !s.swap(true, Ordering::Relaxed)
+        {
+            let others: Vec<Violation> = audit
+                .violations
+                .iter()
+                .filter(|o| *o != v)
+                .cloned()
+                .collect();
+            let mut text = format!("interleaving {n}: {v}");
+            if !others.is_empty() {
+                text.push_str(&format!(
+                    "other violations of this interleaving:\n{}",
+                    report(&others)
+                ));
+            }
+            if let Ok(mut g) = f.lock() {
+                *g = Some(text);
             }
         }
     });
     summary(name, fault.name(), runs.load(Ordering::Relaxed), start);
-    if verbose() {
-        if let Some(text) = first.lock().ok().and_then(|g| g.clone()) {
-            eprintln!("[{name}] first violating interleaving:\n{text}");
-        }
+    if verbose()
+        && let Some(text) = first.lock().ok().and_then(|g| g.clone())
+    {
+        eprintln!("[{name}] first violating interleaving:\n{text}");
     }
     assert!(
         seen.load(Ordering::Relaxed),
@@ -219,8 +222,17 @@ pub fn subscribe_bytes(pid: u16, filter: &str, qos: QoS) -> Bytes {
 }
 
 /// A 3.1.1 PUBLISH.
-pub fn publish_bytes(topic: &str, payload: &'static [u8], qos: QoS, retain: bool, pid: u16) -> Bytes {
-    let mut p = Publish::new(MqttString::new(topic).expect("topic"), Bytes::from_static(payload));
+pub fn publish_bytes(
+    topic: &str,
+    payload: &'static [u8],
+    qos: QoS,
+    retain: bool,
+    pid: u16,
+) -> Bytes {
+    let mut p = Publish::new(
+        MqttString::new(topic).expect("topic"),
+        Bytes::from_static(payload),
+    );
     p.qos = qos;
     p.retain = retain;
     p.packet_id = if qos == QoS::AtMostOnce { 0 } else { pid };
