@@ -10,11 +10,12 @@ use matrix::DetectionEngine;
 
 /// Every run-time engine the detection matrix uses, in column order.
 pub fn engines() -> Vec<Box<dyn DetectionEngine>> {
-    let mut v: Vec<Box<dyn DetectionEngine>> = vec![
+    vec![
         Box::new(recipes::RecipeEngine),
         Box::new(sequences::SequencesEngine),
-    ];
-    #[cfg(not(feature = "loom"))]
-    v.push(Box::new(stress::StressEngine));
-    v
+        // Real threads: not under the loom build, whose primitives only
+        // work inside a model.
+        #[cfg(not(feature = "loom"))]
+        Box::new(stress::StressEngine),
+    ]
 }

@@ -41,7 +41,7 @@ impl Script {
         }
     }
 
-    fn ledger(&self) -> std::sync::Arc<Ledger> {
+    fn ledger(&self) -> crate::sync::Arc<Ledger> {
         self.sim.ledger.clone()
     }
 
