@@ -16,6 +16,7 @@ pub mod faults;
 
 pub mod kernels;
 pub mod ledger;
+pub mod net;
 pub mod report;
 pub mod sim;
 pub mod sync;
