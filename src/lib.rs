@@ -12,6 +12,7 @@ pub mod broker;
 pub mod cli;
 pub mod client;
 pub mod codec;
+pub mod e2e;
 pub mod faults;
 
 pub mod kernels;

@@ -186,7 +186,12 @@ impl Client {
 
     /// Waits for `op` (bounded by `limit`; cancelled when the bound fires
     /// first), reaps it and returns the acknowledgement's bytes on success.
-    async fn finish(&self, op: &Op, limit: Duration, what: &'static str) -> Result<Bytes, NetError> {
+    async fn finish(
+        &self,
+        op: &Op,
+        limit: Duration,
+        what: &'static str,
+    ) -> Result<Bytes, NetError> {
         let (tx, rx) = oneshot::channel();
         op.on_finish(move |o| {
             let _ = tx.send(o.clone());
@@ -204,7 +209,10 @@ impl Client {
         });
         let Some(reaped) = reaped else {
             // Cancel did not finish it: nothing more the caller may touch.
-            return Err(NetError::Timeout { what: "a request", limit });
+            return Err(NetError::Timeout {
+                what: "a request",
+                limit,
+            });
         };
         let data = match &reaped.result {
             Some(m) => m.data("caller: read acknowledgement").unwrap_or_default(),
@@ -290,12 +298,15 @@ impl Client {
         if qos == QoS::AtMostOnce {
             ledger::with_actor(&caller, || k.publish_qos0(&op));
         } else {
-            let sent = ledger::with_actor(&caller, || k.send_request(&op, self.shared.clock.now_ms()));
+            let sent =
+                ledger::with_actor(&caller, || k.send_request(&op, self.shared.clock.now_ms()));
             if let Err(e) = sent {
                 return Err(self.refused(&op, e));
             }
         }
-        self.finish(&op, self.request_timeout, "publish").await.map(|_| ())
+        self.finish(&op, self.request_timeout, "publish")
+            .await
+            .map(|_| ())
     }
 
     fn check_open(&self) -> Result<(), NetError> {
@@ -330,11 +341,12 @@ impl Client {
 
     /// Ends the connection abruptly: no DISCONNECT, no TLS close_notify,
     /// as when a network drops (the broker publishes the will). Requests in
-    /// flight finish `Closed`.
-    pub async fn drop_connection(&mut self) {
+    /// flight finish `Closed`. Returns once the connection ended (bounded).
+    pub async fn drop_connection(&self) {
         self.shared.kill.notify_one();
-        if let Some(io) = self.io.take() {
-            bounded_join(io, Duration::from_secs(2)).await;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+        while self.shared.closed_reason().is_none() && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(2)).await;
         }
     }
 
@@ -411,9 +423,13 @@ where
         let (shared, writer_done) = (shared.clone(), writer_done.clone());
         async move {
             let actor = shared.actor("writer");
-            let end = write_loop(&shared.kernel.outbox, &shared.outbox, &mut wr, &actor, || {
-                shared.closing.load(Ordering::Acquire)
-            })
+            let end = write_loop(
+                &shared.kernel.outbox,
+                &shared.outbox,
+                &mut wr,
+                &actor,
+                || shared.closing.load(Ordering::Acquire),
+            )
             .await;
             writer_done.notify_one();
             end

@@ -85,10 +85,12 @@ pub struct ServerReport {
 }
 
 async fn bind(addr: SocketAddr) -> Result<TcpListener, NetError> {
-    TcpListener::bind(addr).await.map_err(|source| NetError::Bind {
-        addr: addr.to_string(),
-        source,
-    })
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| NetError::Bind {
+            addr: addr.to_string(),
+            source,
+        })
 }
 
 impl Server {
@@ -194,8 +196,14 @@ async fn supervise(
     drop(tcp);
     // Every connection task sees the stop too; give them a bound.
     let all_done = async { while conns.join_next().await.is_some() {} };
-    if tokio::time::timeout(Duration::from_secs(5), all_done).await.is_err() {
-        tracing::warn!("{} connections did not end in 5 s; aborting them", conns.len());
+    if tokio::time::timeout(Duration::from_secs(5), all_done)
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            "{} connections did not end in 5 s; aborting them",
+            conns.len()
+        );
         conns.shutdown().await;
     }
 }
