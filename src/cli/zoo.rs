@@ -19,7 +19,13 @@ pub fn run(args: Args) -> Result<i32, CliError> {
         ));
     }
     for f in Fault::ALL {
-        println!("{:<22} {}\n{:<22} {}\n", f.name(), f.source(), "", f.mistake());
+        println!(
+            "{:<22} {}\n{:<22} {}\n",
+            f.name(),
+            f.source(),
+            "",
+            f.mistake()
+        );
     }
     Ok(0)
 }
