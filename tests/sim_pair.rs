@@ -33,7 +33,10 @@ fn received(sim: &Sim, link: usize) -> Vec<(String, Bytes)> {
     let c = sim.client(link).unwrap();
     let mut out = Vec::new();
     while let Some(r) = c.take_received() {
-        out.push((r.publish.topic.as_str().to_string(), r.msg.data("test").unwrap()));
+        out.push((
+            r.publish.topic.as_str().to_string(),
+            r.msg.data("test").unwrap(),
+        ));
         request::consume(r.msg);
     }
     out
@@ -57,8 +60,19 @@ fn publish_subscribe_at_every_qos_audits_clean() {
         assert_eq!(r.outcome, Outcome::Success);
         r.result.unwrap().release("test");
 
-        for (i, qos) in [QoS::AtMostOnce, QoS::AtLeastOnce, QoS::ExactlyOnce].into_iter().enumerate() {
-            let p = request::publish(&ledger, version, &format!("t/{i}"), Bytes::from(vec![i as u8; 10]), qos, false).unwrap();
+        for (i, qos) in [QoS::AtMostOnce, QoS::AtLeastOnce, QoS::ExactlyOnce]
+            .into_iter()
+            .enumerate()
+        {
+            let p = request::publish(
+                &ledger,
+                version,
+                &format!("t/{i}"),
+                Bytes::from(vec![i as u8; 10]),
+                qos,
+                false,
+            )
+            .unwrap();
             let pc = sim.client(publ).unwrap().clone();
             if qos == QoS::AtMostOnce {
                 pc.publish_qos0(&p);
@@ -92,22 +106,45 @@ fn retained_and_will_are_delivered() {
     sim.run(1000);
     connected(&c1);
     connected(&c2);
-    let p = request::publish(&ledger, Version::V311, "r", Bytes::from_static(b"kept"), QoS::AtLeastOnce, true).unwrap();
+    let p = request::publish(
+        &ledger,
+        Version::V311,
+        "r",
+        Bytes::from_static(b"kept"),
+        QoS::AtLeastOnce,
+        true,
+    )
+    .unwrap();
     sim.client(publ).unwrap().send_request(&p, 0).unwrap();
     sim.run(1000);
     for _ in 0..2 {
         let (sub, c) = sim.connect(client("", Version::V5, FaultSet::NONE));
         sim.run(1000);
         connected(&c);
-        let s = request::subscribe(&ledger, Version::V5, &[("r", QoS::AtLeastOnce), ("w", QoS::AtLeastOnce)]).unwrap();
+        let s = request::subscribe(
+            &ledger,
+            Version::V5,
+            &[("r", QoS::AtLeastOnce), ("w", QoS::AtLeastOnce)],
+        )
+        .unwrap();
         sim.client(sub).unwrap().send_request(&s, 0).unwrap();
         sim.run(1000);
-        request::reap(&s, "test").unwrap().result.unwrap().release("test");
-        assert_eq!(received(&sim, sub), vec![("r".to_string(), Bytes::from_static(b"kept"))]);
+        request::reap(&s, "test")
+            .unwrap()
+            .result
+            .unwrap()
+            .release("test");
+        assert_eq!(
+            received(&sim, sub),
+            vec![("r".to_string(), Bytes::from_static(b"kept"))]
+        );
         if sub == 3 {
             sim.drop_link(dies);
             sim.run(1000);
-            assert_eq!(received(&sim, sub), vec![("w".to_string(), Bytes::from_static(b"gone"))]);
+            assert_eq!(
+                received(&sim, sub),
+                vec![("w".to_string(), Bytes::from_static(b"gone"))]
+            );
         }
     }
     let audit = sim.finish();
@@ -132,9 +169,16 @@ fn nanomq_1766_subscribe_write_completes_then_close() {
         assert_eq!(r.outcome, Outcome::Closed);
         let audit = sim.finish();
         if faults.has(Fault::Nanomq1766) {
-            let v = audit.violations.iter().find(|v| v.kind == ViolationKind::DoubleRelease).expect("double release found");
+            let v = audit
+                .violations
+                .iter()
+                .find(|v| v.kind == ViolationKind::DoubleRelease)
+                .expect("double release found");
             let d = v.diagnosis();
-            assert!(d.contains("SUBSCRIBE") && d.contains("client::subscribe park"), "{d}");
+            assert!(
+                d.contains("SUBSCRIBE") && d.contains("client::subscribe park"),
+                "{d}"
+            );
         } else {
             assert!(audit.is_clean(), "{}", report(&audit));
         }
@@ -142,5 +186,10 @@ fn nanomq_1766_subscribe_write_completes_then_close() {
 }
 
 fn report(audit: &mqtls_harness::ledger::Audit) -> String {
-    audit.violations.iter().map(|v| v.to_string()).collect::<Vec<_>>().join("\n")
+    audit
+        .violations
+        .iter()
+        .map(|v| v.to_string())
+        .collect::<Vec<_>>()
+        .join("\n")
 }
