@@ -4,8 +4,8 @@
 use super::session::{InflightStage, Session};
 use super::{Broker, Conn, Flow, Proto, State, Will};
 use crate::codec::{
-    Connack, ConnackProperties, Connect, Disconnect, MqttString, Packet, PubResponse,
-    Publish, ReasonCode, Version,
+    Connack, ConnackProperties, Connect, Disconnect, MqttString, Packet, PubResponse, Publish,
+    ReasonCode, Version,
 };
 use crate::kernels::frame::{Delivery, OutFrame};
 use crate::kernels::outbox::Entry;
@@ -13,12 +13,7 @@ use crate::ledger::MsgKind;
 use crate::sync::{Arc, Ordering, StdArc, lock};
 
 impl Broker {
-    pub(super) fn handle_connect(
-        &self,
-        conn: &Arc<Conn>,
-        p: &mut Proto,
-        c: Connect,
-    ) -> Flow {
+    pub(super) fn handle_connect(&self, conn: &Arc<Conn>, p: &mut Proto, c: Connect) -> Flow {
         let version = p.decoder.version().unwrap_or(Version::V311);
         p.version = Some(version);
         let mut client_id = c.client_id.as_str().to_string();
@@ -31,7 +26,12 @@ impl Broker {
                     reason: ReasonCode::ClientIdentifierNotValid,
                     properties: Default::default(),
                 };
-                self.send(conn, &Packet::Connack(ack), version, "broker: CONNACK (refused)");
+                self.send(
+                    conn,
+                    &Packet::Connack(ack),
+                    version,
+                    "broker: CONNACK (refused)",
+                );
                 conn.closing.store(true, Ordering::Release);
                 return Flow::Close(super::CloseReason::new(
                     ReasonCode::ClientIdentifierNotValid,
@@ -91,7 +91,12 @@ impl Broker {
                         reason: ReasonCode::SessionTakenOver,
                         ..Default::default()
                     };
-                    self.send(&old_conn, &Packet::Disconnect(d), Version::V5, "takeover: DISCONNECT");
+                    self.send(
+                        &old_conn,
+                        &Packet::Disconnect(d),
+                        Version::V5,
+                        "takeover: DISCONNECT",
+                    );
                 }
                 old_conn.closing.store(true, Ordering::Release);
                 // Wake its writer so it flushes and closes.
@@ -115,11 +120,10 @@ impl Broker {
         session.window = window.max(1);
         session.max_packet_out = c.properties.maximum_packet_size;
         st.versions.insert(client_id.clone(), version);
-        if let Some(w) = will {
-            if let Some(old) = st.wills.insert(conn.id, w) {
+        if let Some(w) = will
+            && let Some(old) = st.wills.insert(conn.id, w) {
                 old.msg.release("CONNECT: replaced will");
             }
-        }
 
         let mut props = ConnackProperties::default();
         if version == Version::V5 {

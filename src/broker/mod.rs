@@ -13,8 +13,8 @@
 //! any connection's outbox. Nothing that holds an outbox lock calls back in.
 
 mod connect;
-mod route;
 pub mod retained;
+mod route;
 pub mod session;
 mod subscribe;
 pub mod topic_tree;
@@ -259,7 +259,10 @@ impl Broker {
     pub fn on_bytes(&self, conn: &Arc<Conn>, data: &[u8], now_ms: u64) -> Flow {
         let mut p = lock(&conn.proto);
         if p.gone || conn.is_closing() {
-            return Flow::Close(CloseReason::new(ReasonCode::Success, "connection is closing"));
+            return Flow::Close(CloseReason::new(
+                ReasonCode::Success,
+                "connection is closing",
+            ));
         }
         conn.last_seen_ms.store(now_ms, Ordering::Release);
         p.decoder.extend(data);
@@ -274,7 +277,9 @@ impl Broker {
                 .first()
                 .and_then(|b| PacketType::from_u8(b >> 4))
                 .map_or(MsgKind::Other, msg_kind);
-            let msg = self.ledger.alloc(kind, frame.bytes.clone(), "reader: frame");
+            let msg = self
+                .ledger
+                .alloc(kind, frame.bytes.clone(), "reader: frame");
             let packet = match p.decoder.decode_frame(&frame) {
                 Ok(packet) => packet,
                 Err(e) => {
@@ -295,13 +300,7 @@ impl Broker {
         }
     }
 
-    fn handle(
-        &self,
-        conn: &Arc<Conn>,
-        p: &mut Proto,
-        msg: MsgRef,
-        packet: Packet,
-    ) -> Flow {
+    fn handle(&self, conn: &Arc<Conn>, p: &mut Proto, msg: MsgRef, packet: Packet) -> Flow {
         let connected = p.client_id.is_some();
         match packet {
             Packet::Connect(c) if !connected => {
@@ -365,7 +364,10 @@ impl Broker {
     fn send(&self, conn: &Conn, packet: &Packet, version: Version, site: &'static str) {
         let mut buf = BytesMut::new();
         if let Err(e) = codec::encode(packet, version, &mut buf) {
-            tracing::error!("broker could not encode its own {}: {e}", packet.packet_type());
+            tracing::error!(
+                "broker could not encode its own {}: {e}",
+                packet.packet_type()
+            );
             return;
         }
         let msg = self
@@ -401,14 +403,24 @@ impl Broker {
                     reason: code,
                     ..Default::default()
                 };
-                self.send(conn, &Packet::Disconnect(d), Version::V5, "broker: DISCONNECT");
+                self.send(
+                    conn,
+                    &Packet::Disconnect(d),
+                    Version::V5,
+                    "broker: DISCONNECT",
+                );
             } else {
                 let ack = codec::Connack {
                     session_present: false,
                     reason: code,
                     properties: Default::default(),
                 };
-                self.send(conn, &Packet::Connack(ack), Version::V5, "broker: CONNACK (refused)");
+                self.send(
+                    conn,
+                    &Packet::Connack(ack),
+                    Version::V5,
+                    "broker: CONNACK (refused)",
+                );
             }
         }
         conn.closing.store(true, Ordering::Release);
@@ -418,18 +430,15 @@ impl Broker {
 
     fn handle_disconnect(&self, conn: &Arc<Conn>, p: &mut Proto, d: Disconnect) -> Flow {
         let mut st = lock(&self.state);
-        if d.reason != ReasonCode::DisconnectWithWill {
-            if let Some(w) = st.wills.remove(&conn.id) {
+        if d.reason != ReasonCode::DisconnectWithWill
+            && let Some(w) = st.wills.remove(&conn.id) {
                 w.msg.release("DISCONNECT: will discarded");
             }
-        }
-        if let (Some(secs), Some(cid)) = (d.properties.session_expiry_interval, &p.client_id) {
-            if let Some(s) = st.sessions.get_mut(cid) {
-                if s.expiry_secs != 0 {
+        if let (Some(secs), Some(cid)) = (d.properties.session_expiry_interval, &p.client_id)
+            && let Some(s) = st.sessions.get_mut(cid)
+                && s.expiry_secs != 0 {
                     s.expiry_secs = secs;
                 }
-            }
-        }
         drop(st);
         conn.closing.store(true, Ordering::Release);
         Flow::Close(CloseReason::new(d.reason, "client sent DISCONNECT"))

@@ -44,7 +44,10 @@ impl RetainedStore {
     /// Stores `msg` (a reference the store now owns) for its topic,
     /// releasing the message it replaces.
     pub fn put(&mut self, topic: &str, msg: MsgRef, meta: StdArc<Publish>) {
-        if let Some(old) = self.by_topic.insert(topic.to_string(), Retained { msg, meta }) {
+        if let Some(old) = self
+            .by_topic
+            .insert(topic.to_string(), Retained { msg, meta })
+        {
             old.msg.release("retain: replaced");
         }
     }

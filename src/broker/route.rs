@@ -38,7 +38,12 @@ impl Broker {
             if p.awaiting_pubrel.contains(&pid) {
                 // A resent QoS 2 PUBLISH: delivered already, exactly once.
                 msg.release("reader: duplicate QoS 2 PUBLISH");
-                self.send(conn, &Packet::Pubrec(PubResponse::new(pid)), version, "broker: PUBREC");
+                self.send(
+                    conn,
+                    &Packet::Pubrec(PubResponse::new(pid)),
+                    version,
+                    "broker: PUBREC",
+                );
                 return Flow::Continue;
             }
             if p.awaiting_pubrel.len() >= usize::from(self.cfg.receive_maximum) {
@@ -54,7 +59,10 @@ impl Broker {
         // The frame's message becomes the application message: only the
         // payload is shared with subscribers. We are its only owner here.
         let payload = publish.payload.clone();
-        if msg.mutate("reader: keep payload", |d| *d = payload).is_err() {
+        if msg
+            .mutate("reader: keep payload", |d| *d = payload)
+            .is_err()
+        {
             return Flow::Continue;
         }
         let mut meta = publish;
@@ -69,12 +77,20 @@ impl Broker {
         }
         match qos {
             QoS::AtMostOnce => {}
-            QoS::AtLeastOnce => {
-                self.send(conn, &Packet::Puback(PubResponse::new(pid)), version, "broker: PUBACK")
-            }
+            QoS::AtLeastOnce => self.send(
+                conn,
+                &Packet::Puback(PubResponse::new(pid)),
+                version,
+                "broker: PUBACK",
+            ),
             QoS::ExactlyOnce => {
                 p.awaiting_pubrel.insert(pid);
-                self.send(conn, &Packet::Pubrec(PubResponse::new(pid)), version, "broker: PUBREC");
+                self.send(
+                    conn,
+                    &Packet::Pubrec(PubResponse::new(pid)),
+                    version,
+                    "broker: PUBREC",
+                );
             }
         }
         Flow::Continue
@@ -91,10 +107,14 @@ impl Broker {
     ) {
         let topic = meta.topic.as_str().to_string();
         if meta.retain {
-            if msg.data("retain: check payload").is_ok_and(|d| d.is_empty()) {
+            if msg
+                .data("retain: check payload")
+                .is_ok_and(|d| d.is_empty())
+            {
                 st.retained.clear(&topic);
             } else {
-                st.retained.put(&topic, msg.retain("retain: store"), meta.clone());
+                st.retained
+                    .put(&topic, msg.retain("retain: store"), meta.clone());
             }
         }
         let mut targets: BTreeMap<String, Target> = BTreeMap::new();
@@ -184,11 +204,11 @@ impl Broker {
             return;
         }
         session.waiting.push_back(Waiting { msg, delivery });
-        if conn.is_none() && session.waiting.len() > self.cfg.max_offline {
-            if let Some(old) = session.waiting.pop_front() {
-                old.msg.release("deliver: offline queue full (oldest dropped)");
+        if conn.is_none() && session.waiting.len() > self.cfg.max_offline
+            && let Some(old) = session.waiting.pop_front() {
+                old.msg
+                    .release("deliver: offline queue full (oldest dropped)");
             }
-        }
         Self::pump(self.faults(), session, conn.as_ref());
     }
 
@@ -199,7 +219,9 @@ impl Broker {
         let Some(conn) = conn else { return };
         while !s.waiting.is_empty() {
             let Some(pid) = s.take_pid() else { return };
-            let Some(w) = s.waiting.pop_front() else { return };
+            let Some(w) = s.waiting.pop_front() else {
+                return;
+            };
             let own = faults.reference(Fault::Nanomq531, &w.msg, "broker: park delivery");
             let mut slot = MsgSlot::new();
             let _ = slot.set(own);
@@ -232,11 +254,10 @@ impl Broker {
 
     pub(super) fn on_puback(&self, p: &Proto, pid: u16) -> Flow {
         self.with_session(p, |s, conn, faults| {
-            if let Some(mut inf) = s.inflight.remove(&pid) {
-                if let Some(m) = inf.slot.take() {
+            if let Some(mut inf) = s.inflight.remove(&pid)
+                && let Some(m) = inf.slot.take() {
                     m.release("reader: PUBACK");
                 }
-            }
             Self::pump(faults, s, conn);
         });
         Flow::Continue
@@ -267,18 +288,22 @@ impl Broker {
             }
         });
         if send_pubrel {
-            self.send(conn, &Packet::Pubrel(PubResponse::new(pid)), version, "broker: PUBREL");
+            self.send(
+                conn,
+                &Packet::Pubrel(PubResponse::new(pid)),
+                version,
+                "broker: PUBREL",
+            );
         }
         Flow::Continue
     }
 
     pub(super) fn on_pubcomp(&self, p: &Proto, pid: u16) -> Flow {
         self.with_session(p, |s, conn, faults| {
-            if let Some(mut inf) = s.inflight.remove(&pid) {
-                if let Some(m) = inf.slot.take() {
+            if let Some(mut inf) = s.inflight.remove(&pid)
+                && let Some(m) = inf.slot.take() {
                     m.release("reader: PUBCOMP");
                 }
-            }
             Self::pump(faults, s, conn);
         });
         Flow::Continue

@@ -32,16 +32,16 @@ impl Broker {
                 continue;
             }
             let granted = s.options.qos.min(QoS::ExactlyOnce);
-            let mut opts = s.options.clone();
+            let mut opts = s.options;
             opts.qos = granted;
             let existed = match st.sessions.get_mut(&cid) {
                 Some(session) => session
                     .subscriptions
-                    .insert(filter.to_string(), (opts.clone(), sub_id))
+                    .insert(filter.to_string(), (opts, sub_id))
                     .is_some(),
                 None => continue,
             };
-            st.tree.insert(filter, &cid, (opts.clone(), sub_id));
+            st.tree.insert(filter, &cid, (opts, sub_id));
             reasons.push(match granted {
                 QoS::AtMostOnce => ReasonCode::Success,
                 QoS::AtLeastOnce => ReasonCode::GrantedQos1,
@@ -108,7 +108,11 @@ impl Broker {
         }
         let ack = Unsuback {
             packet_id: u.packet_id,
-            reasons: if version == Version::V5 { reasons } else { Vec::new() },
+            reasons: if version == Version::V5 {
+                reasons
+            } else {
+                Vec::new()
+            },
             properties: AckProperties::default(),
         };
         self.send(conn, &Packet::Unsuback(ack), version, "broker: UNSUBACK");

@@ -206,7 +206,9 @@ mod tests {
 
     #[test]
     fn single_pair_matcher_agrees_with_the_tree() {
-        let filters = ["a/b", "a/+", "a/#", "#", "+", "+/b", "$SYS/#", "+/+/#", "a/+/c"];
+        let filters = [
+            "a/b", "a/+", "a/#", "#", "+", "+/b", "$SYS/#", "+/+/#", "a/+/c",
+        ];
         let topics = ["a", "a/b", "a/b/c", "b", "$SYS/x", "a/x/c", "/", "a/"];
         for f in filters {
             let mut t = TopicTree::new();

@@ -178,7 +178,10 @@ impl ClientKernel {
     fn send(&self, packet: &Packet, site: &'static str) {
         let mut buf = BytesMut::new();
         if let Err(e) = codec::encode(packet, self.cfg.version, &mut buf) {
-            tracing::error!("client could not encode its own {}: {e}", packet.packet_type());
+            tracing::error!(
+                "client could not encode its own {}: {e}",
+                packet.packet_type()
+            );
             return;
         }
         let msg = self
@@ -225,12 +228,18 @@ impl ClientKernel {
         }
         // CONNECT has no packet id; 0 is never a valid one, so it parks
         // there.
-        if let Err(op) = self.pending.park(0, op.clone(), Some(now_ms + self.cfg.request_timeout_ms)) {
+        if let Err(op) =
+            self.pending
+                .park(0, op.clone(), Some(now_ms + self.cfg.request_timeout_ms))
+        {
             wire.release("client::connect (already connecting)");
             if let Some(m) = op.take_msg() {
                 m.release("client::connect (already connecting)");
             }
-            op.finish(Outcome::Failed("already connecting".into()), "client::connect");
+            op.finish(
+                Outcome::Failed("already connecting".into()),
+                "client::connect",
+            );
             return op;
         }
         if self
@@ -241,7 +250,8 @@ impl ClientKernel {
             })
             .is_err()
         {
-            self.pending.fail(0, Outcome::Closed, "client::connect (refused)");
+            self.pending
+                .fail(0, Outcome::Closed, "client::connect (refused)");
         }
         op
     }
@@ -253,14 +263,21 @@ impl ClientKernel {
     /// the wire gets another (rule 2).
     pub fn send_request(&self, op: &Op, now_ms: u64) -> Result<u16, ClientError> {
         let (site, park_site, fault): (_, _, Option<Fault>) = match op.kind() {
-            OpKind::Subscribe => ("client::subscribe", "client::subscribe park", Some(Fault::Nanomq1766)),
+            OpKind::Subscribe => (
+                "client::subscribe",
+                "client::subscribe park",
+                Some(Fault::Nanomq1766),
+            ),
             OpKind::Unsubscribe => ("client::unsubscribe", "client::unsubscribe park", None),
             OpKind::Publish => ("client::publish", "client::publish park", None),
             _ => return Err(ClientError::BadRequest("SUBSCRIBE, UNSUBSCRIBE or PUBLISH")),
         };
         let pid = {
             let mut p = lock(&self.proto);
-            let pid = self.pending.free_pid(p.next_pid).ok_or(ClientError::NoPacketId)?;
+            let pid = self
+                .pending
+                .free_pid(p.next_pid)
+                .ok_or(ClientError::NoPacketId)?;
             p.next_pid = pid.checked_add(1).unwrap_or(1);
             pid
         };
@@ -270,12 +287,13 @@ impl ClientKernel {
             // Numbering the packet is a change to the message: legal only
             // while the caller's reference is the only one.
             let mut failed = None;
-            let _ = msg.mutate("client: assign packet id", |data| {
-                match request::with_packet_id(data, version, pid) {
+            let _ = msg.mutate(
+                "client: assign packet id",
+                |data| match request::with_packet_id(data, version, pid) {
                     Ok(b) => *data = b,
                     Err(e) => failed = Some(e),
-                }
-            });
+                },
+            );
             if let Some(e) = failed {
                 return Err(e);
             }
@@ -298,7 +316,8 @@ impl ClientKernel {
             })
             .is_err()
         {
-            self.pending.fail(pid, Outcome::Closed, "client: send refused");
+            self.pending
+                .fail(pid, Outcome::Closed, "client: send refused");
         }
         Ok(pid)
     }
@@ -366,7 +385,9 @@ impl ClientKernel {
                 .first()
                 .and_then(|b| PacketType::from_u8(b >> 4))
                 .map_or(MsgKind::Other, msg_kind);
-            let msg = self.ledger.alloc(kind, frame.bytes.clone(), "client reader: frame");
+            let msg = self
+                .ledger
+                .alloc(kind, frame.bytes.clone(), "client reader: frame");
             let packet = match p.decoder.decode_frame(&frame) {
                 Ok(packet) => packet,
                 Err(e) => {
@@ -489,7 +510,8 @@ impl ClientKernel {
     /// retransmission after [`ClientKernel::reconnect`].
     pub fn connection_lost(&self, keep_session: bool) {
         self.outbox.close();
-        self.pending.close(|parked: &Parked| keep_session && parked.op.kind() == OpKind::Publish);
+        self.pending
+            .close(|parked: &Parked| keep_session && parked.op.kind() == OpKind::Publish);
         lock(&self.proto).awaiting_pubrel.clear();
     }
 
@@ -524,7 +546,10 @@ impl ClientKernel {
                 }
             }
             Stage::Pubcomp => resend.push(Entry::Msg {
-                msg: self.encoded(&Packet::Pubrel(PubResponse::new(pid)), "client: resend PUBREL"),
+                msg: self.encoded(
+                    &Packet::Pubrel(PubResponse::new(pid)),
+                    "client: resend PUBREL",
+                ),
                 frame: OutFrame::Raw,
             }),
         });

@@ -53,7 +53,13 @@ pub fn subscribe(
         filters,
         properties: Default::default(),
     });
-    Ok(on_new_op(ledger, OpKind::Subscribe, MsgKind::Subscribe, encode(&packet, version)?, "caller: subscribe"))
+    Ok(on_new_op(
+        ledger,
+        OpKind::Subscribe,
+        MsgKind::Subscribe,
+        encode(&packet, version)?,
+        "caller: subscribe",
+    ))
 }
 
 /// The caller allocates the UNSUBSCRIBE and puts it on a new operation.
@@ -67,7 +73,13 @@ pub fn unsubscribe(ledger: &Ledger, version: Version, filters: &[&str]) -> Resul
         filters,
         properties: Default::default(),
     });
-    Ok(on_new_op(ledger, OpKind::Unsubscribe, MsgKind::Unsubscribe, encode(&packet, version)?, "caller: unsubscribe"))
+    Ok(on_new_op(
+        ledger,
+        OpKind::Unsubscribe,
+        MsgKind::Unsubscribe,
+        encode(&packet, version)?,
+        "caller: unsubscribe",
+    ))
 }
 
 /// The caller allocates the PUBLISH and puts it on a new operation.
@@ -85,10 +97,22 @@ pub fn publish(
     p.retain = retain;
     p.packet_id = if qos == QoS::AtMostOnce { 0 } else { 1 };
     let data = encode(&Packet::Publish(p), version)?;
-    Ok(on_new_op(ledger, OpKind::Publish, MsgKind::Publish, data, "caller: publish"))
+    Ok(on_new_op(
+        ledger,
+        OpKind::Publish,
+        MsgKind::Publish,
+        data,
+        "caller: publish",
+    ))
 }
 
-fn on_new_op(ledger: &Ledger, op_kind: OpKind, kind: MsgKind, data: Bytes, site: &'static str) -> Op {
+fn on_new_op(
+    ledger: &Ledger,
+    op_kind: OpKind,
+    kind: MsgKind,
+    data: Bytes,
+    site: &'static str,
+) -> Op {
     let op = ledger.begin_op(op_kind, site);
     let msg = ledger.alloc(kind, data, site);
     if let Some(old) = op.set_msg(msg, site) {
@@ -130,7 +154,11 @@ pub fn with_packet_id(data: &Bytes, version: Version, pid: u16) -> Result<Bytes,
         Packet::Subscribe(s) => s.packet_id = pid,
         Packet::Unsubscribe(u) => u.packet_id = pid,
         Packet::Publish(p) if p.qos != QoS::AtMostOnce => p.packet_id = pid,
-        _ => return Err(ClientError::BadRequest("SUBSCRIBE, UNSUBSCRIBE or QoS 1/2 PUBLISH")),
+        _ => {
+            return Err(ClientError::BadRequest(
+                "SUBSCRIBE, UNSUBSCRIBE or QoS 1/2 PUBLISH",
+            ));
+        }
     }
     encode(&packet, version)
 }

@@ -67,7 +67,11 @@ pub fn encode_job(job: &WriteJob<OutFrame>, out: &mut BytesMut) -> Result<(), Fr
             let mut p: Publish = (*d.meta).clone();
             p.payload = data;
             p.qos = d.qos;
-            p.packet_id = if d.qos == QoS::AtMostOnce { 0 } else { d.packet_id };
+            p.packet_id = if d.qos == QoS::AtMostOnce {
+                0
+            } else {
+                d.packet_id
+            };
             p.dup = d.dup && d.qos != QoS::AtMostOnce;
             p.retain = d.retain;
             p.properties.topic_alias = None;

@@ -187,7 +187,11 @@ impl<F: Clone> Outbox<F> {
         let stale = {
             let mut st = lock(&self.state);
             st.closed = false;
-            if st.busy.is_none() { st.tx.take() } else { None }
+            if st.busy.is_none() {
+                st.tx.take()
+            } else {
+                None
+            }
         };
         if let Some(m) = stale {
             m.release("reopen: write slot");
@@ -300,7 +304,11 @@ impl<F: Clone> Outbox<F> {
             let mut st = lock(&self.state);
             st.closed = true;
             let drained: Vec<Entry<F>> = st.queue.drain(..).collect();
-            let stale = if st.busy.is_none() { st.tx.take() } else { None };
+            let stale = if st.busy.is_none() {
+                st.tx.take()
+            } else {
+                None
+            };
             (drained, stale)
         };
         for e in drained {

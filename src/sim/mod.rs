@@ -246,7 +246,8 @@ impl Sim {
         let conn = l.conn.clone();
         let client = l.client.clone();
         if let (Some(job), Some(c)) = (up, &client) {
-            c.outbox.write_done(job, WriteResult::Failed("connection dropped".into()));
+            c.outbox
+                .write_done(job, WriteResult::Failed("connection dropped".into()));
         }
         if let Some(job) = down {
             conn.outbox
