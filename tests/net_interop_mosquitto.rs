@@ -102,7 +102,7 @@ fn mosquitto_clients_against_our_broker() {
     ] {
         let port = env.port();
         let out = run(
-            &mut with(&publ, port, cert).args([
+            with(&publ, port, cert).args([
                 "-t",
                 "interop/r",
                 "-m",
@@ -115,7 +115,7 @@ fn mosquitto_clients_against_our_broker() {
         );
         assert!(out.status.success(), "mosquitto_pub: {}", text(&out));
         let out = run(
-            &mut with(&sub, port, cert).args(["-t", "interop/r", "-C", "1", "-W", "10"]),
+            with(&sub, port, cert).args(["-t", "interop/r", "-C", "1", "-W", "10"]),
             limit,
         );
         assert!(out.status.success(), "mosquitto_sub: {}", text(&out));
@@ -139,7 +139,7 @@ fn mosquitto_clients_against_our_broker() {
             ]);
             let out = deliver_once(s, || {
                 run(
-                    &mut with(&publ, port, cert).args([
+                    with(&publ, port, cert).args([
                         "-t",
                         "interop/live",
                         "-m",
@@ -158,7 +158,7 @@ fn mosquitto_clients_against_our_broker() {
     }
     // Mutual TLS refuses a client without a certificate.
     let out = run(
-        &mut with(&sub, mutual.port(), &[]).args(["-t", "x", "-C", "1", "-W", "5"]),
+        with(&sub, mutual.port(), &[]).args(["-t", "x", "-C", "1", "-W", "5"]),
         limit,
     );
     assert!(

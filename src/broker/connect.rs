@@ -121,9 +121,10 @@ impl Broker {
         session.max_packet_out = c.properties.maximum_packet_size;
         st.versions.insert(client_id.clone(), version);
         if let Some(w) = will
-            && let Some(old) = st.wills.insert(conn.id, w) {
-                old.msg.release("CONNECT: replaced will");
-            }
+            && let Some(old) = st.wills.insert(conn.id, w)
+        {
+            old.msg.release("CONNECT: replaced will");
+        }
 
         let mut props = ConnackProperties::default();
         if version == Version::V5 {

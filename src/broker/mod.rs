@@ -431,14 +431,16 @@ impl Broker {
     fn handle_disconnect(&self, conn: &Arc<Conn>, p: &mut Proto, d: Disconnect) -> Flow {
         let mut st = lock(&self.state);
         if d.reason != ReasonCode::DisconnectWithWill
-            && let Some(w) = st.wills.remove(&conn.id) {
-                w.msg.release("DISCONNECT: will discarded");
-            }
+            && let Some(w) = st.wills.remove(&conn.id)
+        {
+            w.msg.release("DISCONNECT: will discarded");
+        }
         if let (Some(secs), Some(cid)) = (d.properties.session_expiry_interval, &p.client_id)
             && let Some(s) = st.sessions.get_mut(cid)
-                && s.expiry_secs != 0 {
-                    s.expiry_secs = secs;
-                }
+            && s.expiry_secs != 0
+        {
+            s.expiry_secs = secs;
+        }
         drop(st);
         conn.closing.store(true, Ordering::Release);
         Flow::Close(CloseReason::new(d.reason, "client sent DISCONNECT"))

@@ -204,11 +204,13 @@ impl Broker {
             return;
         }
         session.waiting.push_back(Waiting { msg, delivery });
-        if conn.is_none() && session.waiting.len() > self.cfg.max_offline
-            && let Some(old) = session.waiting.pop_front() {
-                old.msg
-                    .release("deliver: offline queue full (oldest dropped)");
-            }
+        if conn.is_none()
+            && session.waiting.len() > self.cfg.max_offline
+            && let Some(old) = session.waiting.pop_front()
+        {
+            old.msg
+                .release("deliver: offline queue full (oldest dropped)");
+        }
         Self::pump(self.faults(), session, conn.as_ref());
     }
 
@@ -255,9 +257,10 @@ impl Broker {
     pub(super) fn on_puback(&self, p: &Proto, pid: u16) -> Flow {
         self.with_session(p, |s, conn, faults| {
             if let Some(mut inf) = s.inflight.remove(&pid)
-                && let Some(m) = inf.slot.take() {
-                    m.release("reader: PUBACK");
-                }
+                && let Some(m) = inf.slot.take()
+            {
+                m.release("reader: PUBACK");
+            }
             Self::pump(faults, s, conn);
         });
         Flow::Continue
@@ -301,9 +304,10 @@ impl Broker {
     pub(super) fn on_pubcomp(&self, p: &Proto, pid: u16) -> Flow {
         self.with_session(p, |s, conn, faults| {
             if let Some(mut inf) = s.inflight.remove(&pid)
-                && let Some(m) = inf.slot.take() {
-                    m.release("reader: PUBCOMP");
-                }
+                && let Some(m) = inf.slot.take()
+            {
+                m.release("reader: PUBCOMP");
+            }
             Self::pump(faults, s, conn);
         });
         Flow::Continue

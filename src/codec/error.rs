@@ -78,7 +78,10 @@ pub enum CodecError {
         version: Version,
     },
     /// The fixed header's flag nibble differs from what the packet type requires.
-    #[error("byte {offset}: {packet_type} fixed header flags are {flags:#06b}, the specification requires {required:#06b}{}", spec_suffix(spec))]
+    #[error(
+        "byte {offset}: {packet_type} fixed header flags are {flags:#06b}, the specification requires {required:#06b}{}",
+        spec_suffix(spec)
+    )]
     InvalidHeaderFlags {
         /// Always 0 (the first byte).
         offset: usize,
@@ -128,7 +131,10 @@ pub enum CodecError {
         spec: &'static str,
     },
     /// A string contains U+0000.
-    #[error("byte {offset}: {what} contains the null character U+0000{}", spec_suffix(spec))]
+    #[error(
+        "byte {offset}: {what} contains the null character U+0000{}",
+        spec_suffix(spec)
+    )]
     NullCharacter {
         /// Where the null byte is.
         offset: usize,
@@ -276,7 +282,10 @@ pub enum CodecError {
         spec: Option<&'static str>,
     },
     /// Will QoS or Will Retain set while the Will Flag is 0.
-    #[error("byte {offset}: CONNECT sets {what} without the Will Flag{}", spec_suffix(spec))]
+    #[error(
+        "byte {offset}: CONNECT sets {what} without the Will Flag{}",
+        spec_suffix(spec)
+    )]
     WillFlagsWithoutWill {
         /// The connect flags byte.
         offset: usize,
@@ -294,7 +303,10 @@ pub enum CodecError {
         offset: usize,
     },
     /// CONNACK with a failure code claims a session is present.
-    #[error("byte {offset}: CONNACK refuses the connection but sets Session Present{}", spec_suffix(spec))]
+    #[error(
+        "byte {offset}: CONNACK refuses the connection but sets Session Present{}",
+        spec_suffix(spec)
+    )]
     SessionPresentOnFailure {
         /// The acknowledge flags byte.
         offset: usize,

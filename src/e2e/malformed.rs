@@ -140,13 +140,13 @@ pub async fn hostile_packets(tls: &Tls, faults: FaultSet) -> ScenarioOutcome {
                 let got = send_raw(&env, &case.bytes, Duration::from_secs(3))
                     .await
                     .map_err(|e| format!("{}: {e}", case.name))?;
-                if let Some(code) = case.reason {
-                    if disconnect_reason(&got) != Some(code as u8) {
-                        return Err(format!(
-                            "{}: expected DISCONNECT {code:?}, got {got:02x?}",
-                            case.name
-                        ));
-                    }
+                if let Some(code) = case.reason
+                    && disconnect_reason(&got) != Some(code as u8)
+                {
+                    return Err(format!(
+                        "{}: expected DISCONNECT {code:?}, got {got:02x?}",
+                        case.name
+                    ));
                 }
             }
             let mut sub = step(

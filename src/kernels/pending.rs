@@ -116,20 +116,20 @@ impl Pending {
             return self.ack_outside_lock(pid, result);
         }
         let mut t = lock(&self.table);
-        if advance
-            && let Some(p) = t.get_mut(&pid).filter(|p| p.stage == Stage::Ack) {
-                p.op.with_msg(|s| f.release_slot(Fault::Nanonng23d0eb290, s, "reader: PUBREC"));
-                p.stage = Stage::Pubcomp;
-                return AckResult::Advanced;
-            }
+        if advance && let Some(p) = t.get_mut(&pid).filter(|p| p.stage == Stage::Ack) {
+            p.op.with_msg(|s| f.release_slot(Fault::Nanonng23d0eb290, s, "reader: PUBREC"));
+            p.stage = Stage::Pubcomp;
+            return AckResult::Advanced;
+        }
         let Some(p) = t.remove(&pid) else {
             return AckResult::Unknown(result);
         };
         p.op.with_msg(|s| f.release_slot(Fault::Nanonng23d0eb290, s, "reader: ACK"));
         if let Some(r) = result
-            && let Some(old) = p.op.set_result(r, "reader: ACK") {
-                old.release("reader: ACK (displaced result)");
-            }
+            && let Some(old) = p.op.set_result(r, "reader: ACK")
+        {
+            old.release("reader: ACK (displaced result)");
+        }
         p.op.finish(Outcome::Success, "reader: ACK");
         AckResult::Finished
     }
@@ -151,9 +151,10 @@ impl Pending {
             op
         };
         if let Some(r) = result
-            && let Some(old) = op.set_result(r, "reader: ACK (unlocked)") {
-                old.release("reader: ACK (displaced result)");
-            }
+            && let Some(old) = op.set_result(r, "reader: ACK (unlocked)")
+        {
+            old.release("reader: ACK (displaced result)");
+        }
         op.finish(Outcome::Success, "reader: ACK (unlocked)");
         lock(&self.table).remove(&pid);
         AckResult::Finished

@@ -313,11 +313,11 @@ where
     if graceful {
         // Let the writer send what the broker queued last (its DISCONNECT
         // or refusing CONNACK), bounded against a peer that stops reading.
-        if let Some(w) = writer.as_mut() {
-            if let Ok(end) = tokio::time::timeout(shared.close_linger, w).await {
-                log_end(id, end);
-                writer = None;
-            }
+        if let Some(w) = writer.as_mut()
+            && let Ok(end) = tokio::time::timeout(shared.close_linger, w).await
+        {
+            log_end(id, end);
+            writer = None;
         }
     }
     end_connection(&shared, &conn, &actor);
