@@ -12,11 +12,13 @@ pub mod broker;
 pub mod cli;
 pub mod client;
 pub mod codec;
+pub mod e2e;
 pub mod faults;
 
 pub mod kernels;
 pub mod ledger;
 pub mod lifecycle;
+pub mod net;
 pub mod report;
 pub mod sim;
 pub mod sync;

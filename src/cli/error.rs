@@ -32,4 +32,10 @@ pub enum CliError {
     /// The test PKI could not be generated or written.
     #[error("{0}")]
     Certs(#[from] certs_gen::CertsError),
+    /// The async runtime could not start.
+    #[error("cannot start the async runtime: {0}")]
+    Runtime(String),
+    /// A network step failed (connect, TLS, subscribe, publish).
+    #[error("{0}")]
+    Net(String),
 }

@@ -1,10 +1,14 @@
 //! The `mqtls` command line: one file per subcommand.
 
 mod bench;
+mod broker;
 mod certs;
 mod check;
 mod decode;
 mod error;
+mod mqtt_client;
+mod publish;
+mod sub;
 pub mod zoo;
 
 pub use error::CliError;
@@ -37,6 +41,14 @@ pub enum Command {
     Certs(certs::Args),
     /// Decode MQTT packets (hex or raw bytes) and print them as JSON.
     Decode(decode::Args),
+    /// The reference broker over TLS (and optionally plain TCP).
+    Broker(broker::Args),
+    /// Subscribe and print messages (nanomq_cli / mosquitto_sub flags).
+    #[command(disable_help_flag = true, disable_version_flag = true)]
+    Sub(sub::Args),
+    /// Publish a message (nanomq_cli / mosquitto_pub flags).
+    #[command(name = "pub", disable_help_flag = true, disable_version_flag = true)]
+    Pub(publish::Args),
 }
 
 /// Parses the process arguments, runs the subcommand and returns the exit
@@ -49,6 +61,9 @@ pub fn main() -> i32 {
         Command::Zoo(a) => zoo::run(a),
         Command::Certs(a) => certs::run(a),
         Command::Decode(a) => decode::run(a),
+        Command::Broker(a) => broker::run(a),
+        Command::Sub(a) => sub::run(a),
+        Command::Pub(a) => publish::run(a),
     };
     match result {
         Ok(code) => code,

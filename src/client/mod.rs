@@ -332,6 +332,16 @@ impl ClientKernel {
         });
     }
 
+    /// Queues DISCONNECT (normal disconnection, or `reason` in MQTT 5);
+    /// the shell closes the connection once it is written.
+    pub fn disconnect(&self, reason: ReasonCode) {
+        let d = codec::Disconnect {
+            reason,
+            ..Default::default()
+        };
+        self.send(&Packet::Disconnect(d), "client: DISCONNECT");
+    }
+
     /// Cancels a parked request (rule 5). Returns true when it was parked.
     pub fn cancel(&self, op: &Op) -> bool {
         self.pending.cancel(op)
