@@ -5,15 +5,21 @@
 //! reported as that kind), then the end-to-end TLS scenarios of [`crate::e2e`]:
 //! a PKI generated into a temporary directory, the reference broker on an
 //! ephemeral loopback port, its clients, and the shared ledger audited after
-//! each scenario.
+//! each scenario. Then the detection matrix: every fault of the zoo against
+//! every run-time engine (and every engine with all faults off), written to
+//! detection.md, detection.svg, detection.json and violations.html.
 
 use super::CliError;
 use crate::e2e;
+use crate::faults::Fault;
 use crate::faults::FaultSet;
 use crate::ledger::{self, Ledger, Mode, MsgKind, OpKind, Outcome, ViolationKind};
+use crate::report::detection;
 use crate::report::{Section, Summary};
 use crate::sync::{Arc, thread};
+use crate::zoo::matrix::{Matrix, Verdict};
 use std::path::PathBuf;
+use std::time::Duration;
 use std::time::Instant;
 
 /// Options of `mqtls check`.
@@ -25,6 +31,16 @@ pub struct Args {
     /// Messages each worker thread moves through the clean workload.
     #[arg(long, default_value_t = 20_000)]
     pub messages: u32,
+    /// Time budget per detection-matrix cell, in seconds (the matrix has a
+    /// row per fault plus a control row, a column per engine).
+    #[arg(long, default_value_t = 4.0)]
+    pub budget: f64,
+    /// Output of `cargo test --features loom` to add as the loom column.
+    #[arg(long, value_name = "FILE")]
+    pub loom_output: Option<PathBuf>,
+    /// Skip the detection matrix (ledger self-checks and end-to-end only).
+    #[arg(long)]
+    pub no_matrix: bool,
 }
 
 /// Runs the job; exit status 0 only when everything is clean.
@@ -82,6 +98,27 @@ pub fn run(args: Args) -> Result<i32, CliError> {
 
     let moved = run_e2e(&mut sections, &mut unexpected, &mut totals)?;
 
+    let mut matrix_files = Vec::new();
+    let mut matrix_table = None;
+    if !args.no_matrix {
+        if !(args.budget > 0.0 && args.budget.is_finite()) {
+            return Err(CliError::Usage(
+                "--budget must be a positive number of seconds".into(),
+            ));
+        }
+        eprintln!(
+            "[check] detection matrix: every fault x every engine, {} s per cell",
+            args.budget
+        );
+        let mut m = super::zoo::run_matrix(&Fault::ALL, Duration::from_secs_f64(args.budget));
+        if let Some(path) = &args.loom_output {
+            super::zoo::add_loom(&mut m, path)?;
+        }
+        matrix_sections(&m, &mut sections);
+        matrix_files = detection::write(&m, &args.report_dir)?;
+        matrix_table = Some(detection::markdown(&m));
+    }
+
     let summary = Summary {
         job: "check".into(),
         seconds: started.elapsed().as_secs_f64(),
@@ -109,10 +146,51 @@ pub fn run(args: Args) -> Result<i32, CliError> {
         summary.violations
     );
     println!("end-to-end over TLS: {moved} application messages delivered");
-    for p in written {
+    if let Some(t) = matrix_table {
+        print!("\n{t}");
+    }
+    for p in written.into_iter().chain(matrix_files) {
         println!("wrote {}", p.display());
     }
     Ok(if summary.passed() { 0 } else { 1 })
+}
+
+/// One section per fault (detected by at least one engine) and one for the
+/// control runs (no false positive).
+fn matrix_sections(m: &Matrix, sections: &mut Vec<Section>) {
+    for f in Fault::ALL {
+        let by: Vec<String> = m
+            .cells
+            .iter()
+            .filter(|c| c.fault == Some(f) && c.verdict == Verdict::Detected)
+            .map(|c| match c.kind {
+                Some(k) => format!("{} ({k})", c.engine.title()),
+                None => c.engine.title().to_string(),
+            })
+            .collect();
+        sections.push(Section {
+            name: format!("zoo: {f}"),
+            passed: !by.is_empty(),
+            detail: if by.is_empty() {
+                "NOT detected by any engine".into()
+            } else {
+                format!("detected by {}", by.join(", "))
+            },
+        });
+    }
+    let fp = m.false_positives();
+    sections.push(Section {
+        name: "zoo: control runs (all faults off)".into(),
+        passed: fp.is_empty(),
+        detail: if fp.is_empty() {
+            format!("no false positive in {} engines", m.engines.len())
+        } else {
+            fp.iter()
+                .map(|c| format!("{}: {}", c.engine.title(), c.label()))
+                .collect::<Vec<_>>()
+                .join("; ")
+        },
+    });
 }
 
 /// The end-to-end TLS scenarios on the fixed protocol: each must behave and

@@ -3,8 +3,8 @@
 use super::CliError;
 use crate::faults::{Fault, FaultSet};
 use crate::report::detection;
-use crate::zoo::matrix::{Matrix, Verdict};
-use crate::zoo::{engines, recipes};
+use crate::zoo::matrix::{Engine, Matrix, Verdict};
+use crate::zoo::{engines, loom_results, recipes};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -30,6 +30,9 @@ pub struct Args {
     /// Where to write the reports.
     #[arg(long, default_value = "reports/latest")]
     pub report_dir: PathBuf,
+    /// Output of `cargo test --features loom` to add as the loom column.
+    #[arg(long, value_name = "FILE")]
+    pub loom_output: Option<PathBuf>,
 }
 
 /// Runs the subcommand.
@@ -59,7 +62,10 @@ pub fn run(args: Args) -> Result<i32, CliError> {
     } else {
         args.faults.clone()
     };
-    let matrix = run_matrix(&faults, Duration::from_secs_f64(args.budget));
+    let mut matrix = run_matrix(&faults, Duration::from_secs_f64(args.budget));
+    if let Some(path) = &args.loom_output {
+        add_loom(&mut matrix, path)?;
+    }
     for p in detection::write(&matrix, &args.report_dir)? {
         println!("wrote {}", p.display());
     }
@@ -89,6 +95,16 @@ pub fn run_matrix(faults: &[Fault], budget: Duration) -> Matrix {
             c.label()
         );
     })
+}
+
+/// Adds the loom column from a saved `cargo test --features loom` output.
+pub fn add_loom(matrix: &mut Matrix, path: &std::path::Path) -> Result<(), CliError> {
+    let text = std::fs::read_to_string(path).map_err(|source| CliError::Read {
+        what: path.display().to_string(),
+        source,
+    })?;
+    matrix.add(Engine::Loom, loom_results::cells(&text));
+    Ok(())
 }
 
 fn show(f: Fault) -> Result<i32, CliError> {

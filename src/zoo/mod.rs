@@ -1,5 +1,8 @@
 //! The bug zoo at run time: reproductions and the detection matrix.
 
+#[cfg(not(feature = "loom"))]
+pub mod e2e_engine;
+pub mod loom_results;
 pub mod matrix;
 pub mod recipes;
 pub mod sequences;
@@ -8,14 +11,23 @@ pub mod stress;
 
 use matrix::DetectionEngine;
 
-/// Every run-time engine the detection matrix uses, in column order.
+/// Every run-time engine the detection matrix uses, in column order. An
+/// engine that cannot start (no PKI for the TLS runs) is left out with a
+/// note on stderr.
 pub fn engines() -> Vec<Box<dyn DetectionEngine>> {
-    vec![
+    let mut v: Vec<Box<dyn DetectionEngine>> = vec![
         Box::new(recipes::RecipeEngine),
         Box::new(sequences::SequencesEngine),
-        // Real threads: not under the loom build, whose primitives only
-        // work inside a model.
-        #[cfg(not(feature = "loom"))]
-        Box::new(stress::StressEngine),
-    ]
+    ];
+    // Real threads and sockets: not under the loom build, whose primitives
+    // only work inside a model.
+    #[cfg(not(feature = "loom"))]
+    {
+        v.push(Box::new(stress::StressEngine));
+        match e2e_engine::E2eEngine::new() {
+            Ok(e) => v.push(Box::new(e)),
+            Err(why) => eprintln!("end-to-end TLS engine left out: {why}"),
+        }
+    }
+    v
 }
