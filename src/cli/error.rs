@@ -32,4 +32,7 @@ pub enum CliError {
     /// The test PKI could not be generated or written.
     #[error("{0}")]
     Certs(#[from] certs_gen::CertsError),
+    /// A hostile-broker or probe run could not do its job.
+    #[error(transparent)]
+    Hostile(#[from] crate::hostile::HostileError),
 }

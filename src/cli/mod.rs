@@ -5,6 +5,8 @@ mod certs;
 mod check;
 mod decode;
 mod error;
+mod hostile_broker;
+mod probe;
 pub mod zoo;
 
 pub use error::CliError;
@@ -37,6 +39,10 @@ pub enum Command {
     Certs(certs::Args),
     /// Decode MQTT packets (hex or raw bytes) and print them as JSON.
     Decode(decode::Args),
+    /// A TLS broker that misbehaves on purpose, to test an external client.
+    HostileBroker(hostile_broker::Args),
+    /// Attack an external TLS broker and check it keeps serving.
+    Probe(probe::Args),
 }
 
 /// Parses the process arguments, runs the subcommand and returns the exit
@@ -49,6 +55,8 @@ pub fn main() -> i32 {
         Command::Zoo(a) => zoo::run(a),
         Command::Certs(a) => certs::run(a),
         Command::Decode(a) => decode::run(a),
+        Command::HostileBroker(a) => hostile_broker::run(a),
+        Command::Probe(a) => probe::run(a),
     };
     match result {
         Ok(code) => code,
