@@ -95,7 +95,8 @@ pub fn run(args: Args) -> Result<i32, CliError> {
         args.scenarios
             .iter()
             .map(|n| {
-                Scenario::from_name(n).ok_or_else(|| HostileError::UnknownScenario { name: n.clone() })
+                Scenario::from_name(n)
+                    .ok_or_else(|| HostileError::UnknownScenario { name: n.clone() })
             })
             .collect::<Result<Vec<_>, _>>()?
     };
@@ -107,7 +108,9 @@ pub fn run(args: Args) -> Result<i32, CliError> {
     let limit = seconds("timeout", args.timeout)?;
     let suback_delay = seconds("suback-delay", args.suback_delay)?;
     if !(1..=70_000).contains(&args.flood) {
-        return Err(CliError::Usage("--flood must be between 1 and 70000".into()));
+        return Err(CliError::Usage(
+            "--flood must be between 1 and 70000".into(),
+        ));
     }
     address::resolve(&args.host, args.port, args.allow_remote)?;
 
@@ -175,5 +178,9 @@ pub fn run(args: Args) -> Result<i32, CliError> {
         println!("wrote {}", p.display());
     }
     print!("\n{}", report::broker_markdown(cmd, &results));
-    Ok(if results.iter().any(|r| r.is_finding()) { 1 } else { 0 })
+    Ok(if results.iter().any(|r| r.is_finding()) {
+        1
+    } else {
+        0
+    })
 }

@@ -63,15 +63,25 @@ pub struct Args {
 /// Runs the subcommand: exit status 1 when the broker stopped serving.
 pub fn run(args: Args) -> Result<i32, CliError> {
     if !(args.timeout > 0.0 && args.timeout <= 600.0) {
-        return Err(CliError::Usage("--timeout must be between 0 and 600 seconds".into()));
+        return Err(CliError::Usage(
+            "--timeout must be between 0 and 600 seconds".into(),
+        ));
     }
-    for (name, v) in [("handshakes", args.handshakes), ("half-open", args.half_open)] {
+    for (name, v) in [
+        ("handshakes", args.handshakes),
+        ("half-open", args.half_open),
+    ] {
         if v > MAX_CONNECTIONS {
-            return Err(CliError::Usage(format!("--{name} must be at most {MAX_CONNECTIONS}")));
+            return Err(CliError::Usage(format!(
+                "--{name} must be at most {MAX_CONNECTIONS}"
+            )));
         }
     }
     let addr = address::resolve(&args.host, args.port, args.allow_remote)?;
-    let server_name = args.server_name.clone().unwrap_or_else(|| args.host.clone());
+    let server_name = args
+        .server_name
+        .clone()
+        .unwrap_or_else(|| args.host.clone());
     let mut good = ClientTlsOptions::from_files(args.cafile.clone(), server_name.clone());
     if let (Some(cert), Some(key)) = (&args.cert, &args.key) {
         good = good.with_client_cert(cert.clone(), key.clone());
@@ -109,10 +119,19 @@ pub fn run(args: Args) -> Result<i32, CliError> {
     let results = runtime.block_on(probe::run(&target, &rogue, &distrusting, &settings, |r| {
         println!("{:<40} {}", r.name, r.verdict.label());
     }))?;
-    let broker = format!("{}:{} (TLS, CA {})", args.host, args.port, args.cafile.display());
+    let broker = format!(
+        "{}:{} (TLS, CA {})",
+        args.host,
+        args.port,
+        args.cafile.display()
+    );
     for p in report::write_probe(&args.report_dir, &broker, &results)? {
         println!("wrote {}", p.display());
     }
     print!("\n{}", report::probe_markdown(&broker, &results));
-    Ok(if results.iter().any(|r| r.verdict.stopped()) { 1 } else { 0 })
+    Ok(if results.iter().any(|r| r.verdict.stopped()) {
+        1
+    } else {
+        0
+    })
 }

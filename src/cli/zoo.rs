@@ -39,12 +39,20 @@ pub fn run(args: Args) -> Result<i32, CliError> {
     }
     if args.list {
         for f in Fault::ALL {
-            println!("{:<22} {}\n{:<22} {}\n", f.name(), f.source(), "", f.mistake());
+            println!(
+                "{:<22} {}\n{:<22} {}\n",
+                f.name(),
+                f.source(),
+                "",
+                f.mistake()
+            );
         }
         return Ok(0);
     }
     if !(args.budget > 0.0 && args.budget.is_finite()) {
-        return Err(CliError::Usage("--budget must be a positive number of seconds".into()));
+        return Err(CliError::Usage(
+            "--budget must be a positive number of seconds".into(),
+        ));
     }
     let faults = if args.faults.is_empty() {
         Fault::ALL.to_vec()
@@ -75,7 +83,11 @@ pub fn run_matrix(faults: &[Fault], budget: Duration) -> Matrix {
             Verdict::NotApplicable => "--",
             Verdict::Missed | Verdict::FalsePositive => "FAIL",
         };
-        eprintln!("[zoo {done:>3}/{total}] {mark:<4} {row:<22} {:<22} {}", c.engine.title(), c.label());
+        eprintln!(
+            "[zoo {done:>3}/{total}] {mark:<4} {row:<22} {:<22} {}",
+            c.engine.title(),
+            c.label()
+        );
     })
 }
 

@@ -157,9 +157,10 @@ async fn run_one(
     };
     let settings = plan.settings.clone();
     let tls = pki.server.clone();
-    let serving = tokio::spawn(async move {
-        server::serve(&listener, &tls, scenario, &settings, stop_rx).await
-    });
+    let serving =
+        tokio::spawn(
+            async move { server::serve(&listener, &tls, scenario, &settings, stop_rx).await },
+        );
     let client = match command {
         Some(cmd) => Some(runner::run(&cmd, plan.limit).await),
         None => {

@@ -98,7 +98,11 @@ pub fn topic_matching(filter: &str) -> String {
         .map(|l| if l == "+" || l == "#" { "x" } else { l })
         .collect();
     let topic = levels.join("/");
-    if topic.is_empty() { "x".to_owned() } else { topic }
+    if topic.is_empty() {
+        "x".to_owned()
+    } else {
+        topic
+    }
 }
 
 #[cfg(all(test, not(feature = "loom")))]

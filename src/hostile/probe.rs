@@ -128,26 +128,86 @@ fn m(name: &str, why: &str, bytes: &[u8]) -> Malformed {
 /// before it). The broker must close the connection (MQTT-4.8.0-1).
 pub fn malformed_table() -> Vec<Malformed> {
     let mut t = vec![
-        m("zoo-1505", "ZOO.md nanonng-1505: SUBSCRIBE whose second filter claims 100 bytes where 3 remain", &ZOO_1505),
-        m("remaining-length-5-bytes", "remaining length as a 5-byte varint", &[0x30, 0xff, 0xff, 0xff, 0xff, 0x7f]),
+        m(
+            "zoo-1505",
+            "ZOO.md nanonng-1505: SUBSCRIBE whose second filter claims 100 bytes where 3 remain",
+            &ZOO_1505,
+        ),
+        m(
+            "remaining-length-5-bytes",
+            "remaining length as a 5-byte varint",
+            &[0x30, 0xff, 0xff, 0xff, 0xff, 0x7f],
+        ),
         m("reserved-type-0", "packet type 0 (reserved)", &[0x00, 0x00]),
-        m("subscribe-flags-0", "SUBSCRIBE with header flags 0000 (must be 0010)", &[0x80, 0x06, 0x00, 0x01, 0x00, 0x01, 0x61, 0x00]),
-        m("subscribe-no-filters", "SUBSCRIBE without any topic filter", &[0x82, 0x02, 0x00, 0x01]),
-        m("subscribe-packet-id-0", "SUBSCRIBE with packet identifier 0", &[0x82, 0x06, 0x00, 0x00, 0x00, 0x01, 0x61, 0x00]),
-        m("subscribe-qos-3", "SUBSCRIBE asking for QoS 3", &[0x82, 0x06, 0x00, 0x01, 0x00, 0x01, 0x61, 0x03]),
-        m("publish-qos-3", "PUBLISH with QoS 3", &[0x36, 0x05, 0x00, 0x01, 0x61, 0x00, 0x01]),
-        m("publish-wildcard-topic", "PUBLISH to the topic `#`", &[0x30, 0x03, 0x00, 0x01, 0x23]),
-        m("publish-invalid-utf8", "PUBLISH topic that is not UTF-8 (c3 28)", &[0x30, 0x04, 0x00, 0x02, 0xc3, 0x28]),
-        m("publish-nul-in-topic", "PUBLISH topic holding U+0000", &[0x30, 0x04, 0x00, 0x02, 0x61, 0x00]),
-        m("string-past-packet", "PUBLISH topic length 255 in a 4-byte packet", &[0x30, 0x04, 0x00, 0xff, 0x61, 0x62]),
-        m("pubrel-flags-0", "PUBREL with header flags 0000 (must be 0010)", &[0x60, 0x02, 0x00, 0x01]),
-        m("unsubscribe-empty", "UNSUBSCRIBE without any topic filter", &[0xa2, 0x02, 0x00, 0x01]),
-        m("pingreq-with-body", "PINGREQ with remaining length 1", &[0xc0, 0x01, 0x00]),
+        m(
+            "subscribe-flags-0",
+            "SUBSCRIBE with header flags 0000 (must be 0010)",
+            &[0x80, 0x06, 0x00, 0x01, 0x00, 0x01, 0x61, 0x00],
+        ),
+        m(
+            "subscribe-no-filters",
+            "SUBSCRIBE without any topic filter",
+            &[0x82, 0x02, 0x00, 0x01],
+        ),
+        m(
+            "subscribe-packet-id-0",
+            "SUBSCRIBE with packet identifier 0",
+            &[0x82, 0x06, 0x00, 0x00, 0x00, 0x01, 0x61, 0x00],
+        ),
+        m(
+            "subscribe-qos-3",
+            "SUBSCRIBE asking for QoS 3",
+            &[0x82, 0x06, 0x00, 0x01, 0x00, 0x01, 0x61, 0x03],
+        ),
+        m(
+            "publish-qos-3",
+            "PUBLISH with QoS 3",
+            &[0x36, 0x05, 0x00, 0x01, 0x61, 0x00, 0x01],
+        ),
+        m(
+            "publish-wildcard-topic",
+            "PUBLISH to the topic `#`",
+            &[0x30, 0x03, 0x00, 0x01, 0x23],
+        ),
+        m(
+            "publish-invalid-utf8",
+            "PUBLISH topic that is not UTF-8 (c3 28)",
+            &[0x30, 0x04, 0x00, 0x02, 0xc3, 0x28],
+        ),
+        m(
+            "publish-nul-in-topic",
+            "PUBLISH topic holding U+0000",
+            &[0x30, 0x04, 0x00, 0x02, 0x61, 0x00],
+        ),
+        m(
+            "string-past-packet",
+            "PUBLISH topic length 255 in a 4-byte packet",
+            &[0x30, 0x04, 0x00, 0xff, 0x61, 0x62],
+        ),
+        m(
+            "pubrel-flags-0",
+            "PUBREL with header flags 0000 (must be 0010)",
+            &[0x60, 0x02, 0x00, 0x01],
+        ),
+        m(
+            "unsubscribe-empty",
+            "UNSUBSCRIBE without any topic filter",
+            &[0xa2, 0x02, 0x00, 0x01],
+        ),
+        m(
+            "pingreq-with-body",
+            "PINGREQ with remaining length 1",
+            &[0xc0, 0x01, 0x00],
+        ),
     ];
     if let Some(connect) = packets::connect("mqtls-probe-again")
         .and_then(|p| packets::encode(&p, crate::codec::Version::V311))
     {
-        t.push(m("second-connect", "a second CONNECT on the same connection (MQTT-3.1.0-2)", &connect));
+        t.push(m(
+            "second-connect",
+            "a second CONNECT on the same connection (MQTT-3.1.0-2)",
+            &connect,
+        ));
     }
     t.push(Malformed {
         name: "subscribe-before-connect".to_owned(),
@@ -249,8 +309,16 @@ fn plan(settings: &ProbeSettings, corpus: Vec<Malformed>) -> Vec<Planned> {
             kind,
         })
     };
-    add("subscribe-then-close", "SUBSCRIBE, then close_notify before the SUBACK".into(), Kind::SubscribeThenDrop { reset: false });
-    add("subscribe-then-reset", "SUBSCRIBE, then a TCP reset before the SUBACK".into(), Kind::SubscribeThenDrop { reset: true });
+    add(
+        "subscribe-then-close",
+        "SUBSCRIBE, then close_notify before the SUBACK".into(),
+        Kind::SubscribeThenDrop { reset: false },
+    );
+    add(
+        "subscribe-then-reset",
+        "SUBSCRIBE, then a TCP reset before the SUBACK".into(),
+        Kind::SubscribeThenDrop { reset: true },
+    );
     for (cut, what) in [(0, "PUBLISH"), (1, "PUBREC"), (2, "PUBREL")] {
         add(
             &format!("qos2-publisher-cut-after-{}", what.to_lowercase()),
@@ -261,23 +329,32 @@ fn plan(settings: &ProbeSettings, corpus: Vec<Malformed>) -> Vec<Planned> {
     for (cut, what) in [(0, "PUBLISH"), (1, "PUBREC"), (2, "PUBREL")] {
         add(
             &format!("qos2-subscriber-cut-after-{}", what.to_lowercase()),
-            format!("QoS 2 subscriber drops the connection right after the {what} step of a delivery"),
+            format!(
+                "QoS 2 subscriber drops the connection right after the {what} step of a delivery"
+            ),
             Kind::Qos2Subscriber { cut_after: cut },
         );
     }
     add(
         "broken-cert-handshakes",
-        format!("{} simultaneous handshakes: half present a client certificate from an untrusted CA, half reject the broker's certificate", settings.handshakes),
+        format!(
+            "{} simultaneous handshakes: half present a client certificate from an untrusted CA, half reject the broker's certificate",
+            settings.handshakes
+        ),
         Kind::BrokenCertificates,
     );
     add(
         "half-open-handshakes",
-        format!("{} TCP connections stuck in the handshake (half silent, half a partial ClientHello record header) held for {:?}; a good client must be served meanwhile", settings.half_open, settings.hold),
+        format!(
+            "{} TCP connections stuck in the handshake (half silent, half a partial ClientHello record header) held for {:?}; a good client must be served meanwhile",
+            settings.half_open, settings.hold
+        ),
         Kind::HalfOpen,
     );
     add(
         "oversize-publish",
-        "PUBLISH whose remaining length claims 268435455 bytes, then 256 KiB of it and silence".into(),
+        "PUBLISH whose remaining length claims 268435455 bytes, then 256 KiB of it and silence"
+            .into(),
         Kind::OversizePublish,
     );
     if !settings.only.is_empty() {
@@ -375,7 +452,12 @@ fn client_id(n: usize, role: &str) -> String {
     format!("mqtls-probe-{n}-{role}")
 }
 
-async fn malformed(target: &Target, m: &Malformed, step: Duration, n: usize) -> Result<Observed, String> {
+async fn malformed(
+    target: &Target,
+    m: &Malformed,
+    step: Duration,
+    n: usize,
+) -> Result<Observed, String> {
     let mut c = if m.before_connect {
         RawClient::open(target, step).await?
     } else {
@@ -397,7 +479,10 @@ async fn malformed(target: &Target, m: &Malformed, step: Duration, n: usize) -> 
                 } else {
                     format!("answered {}, ", answered.join(", "))
                 };
-                return Ok(observed(false, format!("{got}kept the connection open for {step:?}")));
+                return Ok(observed(
+                    false,
+                    format!("{got}kept the connection open for {step:?}"),
+                ));
             }
             Err(end) => {
                 let got = if answered.is_empty() {
@@ -412,21 +497,35 @@ async fn malformed(target: &Target, m: &Malformed, step: Duration, n: usize) -> 
     }
 }
 
-async fn subscribe_then_drop(target: &Target, reset: bool, step: Duration, n: usize) -> Result<Observed, String> {
+async fn subscribe_then_drop(
+    target: &Target,
+    reset: bool,
+    step: Duration,
+    n: usize,
+) -> Result<Observed, String> {
     let mut c = RawClient::connect(target, &client_id(n, "sub"), step).await?;
-    let sub = packets::subscribe(1, &format!("mqtls/probe/{n}"), QoS::AtLeastOnce).ok_or("cannot build SUBSCRIBE")?;
+    let sub = packets::subscribe(1, &format!("mqtls/probe/{n}"), QoS::AtLeastOnce)
+        .ok_or("cannot build SUBSCRIBE")?;
     c.send(&sub).await?;
     if reset {
         c.reset();
     } else {
         c.close().await;
     }
-    Ok(observed(false, "nothing required (connection gone before the SUBACK)"))
+    Ok(observed(
+        false,
+        "nothing required (connection gone before the SUBACK)",
+    ))
 }
 
 /// Publisher side: 0 cut right after PUBLISH, 1 after receiving PUBREC,
 /// 2 after sending PUBREL (before PUBCOMP).
-async fn qos2_publisher(target: &Target, cut_after: u8, step: Duration, n: usize) -> Result<Observed, String> {
+async fn qos2_publisher(
+    target: &Target,
+    cut_after: u8,
+    step: Duration,
+    n: usize,
+) -> Result<Observed, String> {
     let topic = format!("mqtls/probe/{n}");
     let mut c = RawClient::connect(target, &client_id(n, "pub"), step).await?;
     let p = packets::publish(&topic, QoS::ExactlyOnce, 7).ok_or("cannot build PUBLISH")?;
@@ -435,48 +534,81 @@ async fn qos2_publisher(target: &Target, cut_after: u8, step: Duration, n: usize
         c.reset();
         return Ok(observed(false, "nothing required (cut before PUBREC)"));
     }
-    c.expect(step, "PUBREC", |p| matches!(p, Packet::Pubrec(a) if a.packet_id == 7)).await?;
+    c.expect(
+        step,
+        "PUBREC",
+        |p| matches!(p, Packet::Pubrec(a) if a.packet_id == 7),
+    )
+    .await?;
     if cut_after == 1 {
         c.reset();
         return Ok(observed(true, "PUBREC as required, then we cut"));
     }
     c.send(&Packet::Pubrel(packets::ack(7))).await?;
     c.reset();
-    Ok(observed(true, "PUBREC as required; we sent PUBREL and cut before PUBCOMP"))
+    Ok(observed(
+        true,
+        "PUBREC as required; we sent PUBREL and cut before PUBCOMP",
+    ))
 }
 
 /// Subscriber side: 0 cut right after receiving the PUBLISH, 1 after
 /// sending PUBREC, 2 after receiving PUBREL (before PUBCOMP).
-async fn qos2_subscriber(target: &Target, cut_after: u8, step: Duration, n: usize) -> Result<Observed, String> {
+async fn qos2_subscriber(
+    target: &Target,
+    cut_after: u8,
+    step: Duration,
+    n: usize,
+) -> Result<Observed, String> {
     let topic = format!("mqtls/probe/{n}");
     let mut sub = RawClient::connect(target, &client_id(n, "sub"), step).await?;
     let s = packets::subscribe(1, &topic, QoS::ExactlyOnce).ok_or("cannot build SUBSCRIBE")?;
     sub.send(&s).await?;
-    sub.expect(step, "SUBACK", |p| matches!(p, Packet::Suback(_))).await?;
+    sub.expect(step, "SUBACK", |p| matches!(p, Packet::Suback(_)))
+        .await?;
     let mut publ = RawClient::connect(target, &client_id(n, "pub"), step).await?;
     let p = packets::publish(&topic, QoS::ExactlyOnce, 9).ok_or("cannot build PUBLISH")?;
     publ.send(&p).await?;
-    publ.expect(step, "PUBREC", |p| matches!(p, Packet::Pubrec(_))).await?;
+    publ.expect(step, "PUBREC", |p| matches!(p, Packet::Pubrec(_)))
+        .await?;
     publ.send(&Packet::Pubrel(packets::ack(9))).await?;
-    publ.expect(step, "PUBCOMP", |p| matches!(p, Packet::Pubcomp(_))).await?;
+    publ.expect(step, "PUBCOMP", |p| matches!(p, Packet::Pubcomp(_)))
+        .await?;
     publ.close().await;
     let delivered = sub
-        .expect(step, "PUBLISH", |p| matches!(p, Packet::Publish(m) if m.topic.as_str() == topic))
+        .expect(
+            step,
+            "PUBLISH",
+            |p| matches!(p, Packet::Publish(m) if m.topic.as_str() == topic),
+        )
         .await?;
     let id = delivered.packet_id().unwrap_or(0);
     if cut_after == 0 {
         sub.reset();
-        return Ok(observed(true, "QoS 2 delivery as required, cut before PUBREC"));
+        return Ok(observed(
+            true,
+            "QoS 2 delivery as required, cut before PUBREC",
+        ));
     }
     sub.send(&Packet::Pubrec(packets::ack(id))).await?;
     if cut_after == 1 {
         sub.reset();
-        return Ok(observed(true, "QoS 2 delivery as required; we sent PUBREC and cut"));
+        return Ok(observed(
+            true,
+            "QoS 2 delivery as required; we sent PUBREC and cut",
+        ));
     }
-    sub.expect(step, "PUBREL", |p| matches!(p, Packet::Pubrel(a) if a.packet_id == id))
-        .await?;
+    sub.expect(
+        step,
+        "PUBREL",
+        |p| matches!(p, Packet::Pubrel(a) if a.packet_id == id),
+    )
+    .await?;
     sub.reset();
-    Ok(observed(true, "QoS 2 delivery and PUBREL as required; cut before PUBCOMP"))
+    Ok(observed(
+        true,
+        "QoS 2 delivery and PUBREL as required; cut before PUBCOMP",
+    ))
 }
 
 async fn broken_certificates(
@@ -489,7 +621,11 @@ async fn broken_certificates(
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..count {
         let target = target.clone();
-        let tls = if i % 2 == 0 { rogue.clone() } else { distrusting.clone() };
+        let tls = if i % 2 == 0 {
+            rogue.clone()
+        } else {
+            distrusting.clone()
+        };
         let step = s.step;
         tasks.spawn(async move {
             match RawClient::open_with(&target, &tls, step).await {
@@ -525,12 +661,15 @@ async fn half_open(target: &Target, s: &ProbeSettings, n: usize) -> Observed {
     let count = s.half_open.min(MAX_CONNECTIONS);
     let mut held = Vec::new();
     for i in 0..count {
-        let Ok(Ok(mut tcp)) = tokio::time::timeout(s.step, tokio::net::TcpStream::connect(target.addr)).await else {
+        let Ok(Ok(mut tcp)) =
+            tokio::time::timeout(s.step, tokio::net::TcpStream::connect(target.addr)).await
+        else {
             break;
         };
         if i % 2 == 1 {
             // A TLS handshake record header promising 512 bytes that never come.
-            let _ = tokio::io::AsyncWriteExt::write_all(&mut tcp, &[0x16, 0x03, 0x01, 0x02, 0x00]).await;
+            let _ = tokio::io::AsyncWriteExt::write_all(&mut tcp, &[0x16, 0x03, 0x01, 0x02, 0x00])
+                .await;
         }
         held.push(tcp);
     }
@@ -540,8 +679,16 @@ async fn half_open(target: &Target, s: &ProbeSettings, n: usize) -> Observed {
     hold.await;
     drop(held);
     match during {
-        Ok(()) => observed(true, format!("{opened} half-open handshakes held; a good client was served meanwhile")),
-        Err(e) => observed(false, format!("{opened} half-open handshakes held; a good client was NOT served meanwhile ({e})")),
+        Ok(()) => observed(
+            true,
+            format!("{opened} half-open handshakes held; a good client was served meanwhile"),
+        ),
+        Err(e) => observed(
+            false,
+            format!(
+                "{opened} half-open handshakes held; a good client was NOT served meanwhile ({e})"
+            ),
+        ),
     }
 }
 
@@ -551,12 +698,18 @@ async fn oversize(target: &Target, step: Duration, n: usize) -> Result<Observed,
     let mut head = vec![0x30, 0xff, 0xff, 0xff, 0x7f, 0x00, 0x01, b'a'];
     head.resize(256 * 1024, b'x');
     if let Err(e) = c.send_raw(&head).await {
-        return Ok(observed(false, format!("stopped reading before 256 KiB: {e}")));
+        return Ok(observed(
+            false,
+            format!("stopped reading before 256 KiB: {e}"),
+        ));
     }
     match c.next_packet(step).await {
         Err(ReadEnd::Timeout) => {
             c.close().await;
-            Ok(observed(false, format!("kept the connection open for {step:?} (it accepts packets that large)")))
+            Ok(observed(
+                false,
+                format!("kept the connection open for {step:?} (it accepts packets that large)"),
+            ))
         }
         Err(end) => Ok(observed(false, format!("{end} (a size limit)"))),
         Ok(p) => Ok(observed(false, format!("answered {}", p.packet_type()))),

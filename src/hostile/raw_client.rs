@@ -60,7 +60,11 @@ impl RawClient {
     }
 
     /// Opens a connection and completes CONNECT/CONNACK.
-    pub async fn connect(target: &Target, client_id: &str, limit: Duration) -> Result<Self, String> {
+    pub async fn connect(
+        target: &Target,
+        client_id: &str,
+        limit: Duration,
+    ) -> Result<Self, String> {
         let mut c = Self::open(target, limit).await?;
         let connect = packets::connect(client_id).ok_or("cannot build CONNECT")?;
         c.send(&connect).await?;
@@ -153,10 +157,15 @@ pub async fn liveness(target: &Target, n: usize, limit: Duration) -> Result<(), 
     let check = async {
         let topic = format!("mqtls/probe/live/{n}");
         let mut c = RawClient::connect(target, &format!("mqtls-probe-live-{n}"), limit).await?;
-        let sub = packets::subscribe(1, &topic, QoS::AtLeastOnce).ok_or("cannot build SUBSCRIBE")?;
+        let sub =
+            packets::subscribe(1, &topic, QoS::AtLeastOnce).ok_or("cannot build SUBSCRIBE")?;
         c.send(&sub).await?;
-        c.expect(limit, "SUBACK", |p| matches!(p, Packet::Suback(s) if s.packet_id == 1))
-            .await?;
+        c.expect(
+            limit,
+            "SUBACK",
+            |p| matches!(p, Packet::Suback(s) if s.packet_id == 1),
+        )
+        .await?;
         let publ = packets::publish(&topic, QoS::AtLeastOnce, 2).ok_or("cannot build PUBLISH")?;
         c.send(&publ).await?;
         c.expect(limit, "PUBLISH back", |p| {

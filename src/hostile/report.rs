@@ -82,7 +82,12 @@ pub fn write_broker(
         findings: results.iter().filter(|r| r.is_finding()).count(),
         scenarios: results,
     };
-    write_pair(dir, "hostile-broker", &json, &broker_markdown(client_cmd, results))
+    write_pair(
+        dir,
+        "hostile-broker",
+        &json,
+        &broker_markdown(client_cmd, results),
+    )
 }
 
 /// The probe table.

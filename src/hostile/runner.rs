@@ -139,7 +139,10 @@ const SANITIZERS: [(&str, &str); 5] = [
     ("ERROR: AddressSanitizer", "AddressSanitizer"),
     ("ERROR: LeakSanitizer", "LeakSanitizer"),
     ("runtime error:", "UndefinedBehaviorSanitizer"),
-    ("SUMMARY: UndefinedBehaviorSanitizer", "UndefinedBehaviorSanitizer"),
+    (
+        "SUMMARY: UndefinedBehaviorSanitizer",
+        "UndefinedBehaviorSanitizer",
+    ),
     ("WARNING: ThreadSanitizer", "ThreadSanitizer"),
 ];
 
@@ -353,7 +356,10 @@ mod tests {
             matches!(&o, Outcome::Sanitizer { tool, .. } if tool == "AddressSanitizer"),
             "{o:?}"
         );
-        let o = outcome("echo 'x.c:3:5: runtime error: signed integer overflow'", 5000);
+        let o = outcome(
+            "echo 'x.c:3:5: runtime error: signed integer overflow'",
+            5000,
+        );
         assert!(
             matches!(&o, Outcome::Sanitizer { tool, .. } if tool == "UndefinedBehaviorSanitizer"),
             "{o:?}"

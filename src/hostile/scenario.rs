@@ -297,7 +297,9 @@ async fn misbehave(
     let sub = match s.read_subscribe(set.step).await {
         Ok(sub) => sub,
         Err(e) => {
-            s.note(format!("client {e} instead of subscribing; scenario not applied"));
+            s.note(format!(
+                "client {e} instead of subscribing; scenario not applied"
+            ));
             return (s.events, false, None);
         }
     };
@@ -374,7 +376,11 @@ async fn misbehave(
     (s.close().await, true, Some(reaction))
 }
 
-async fn flood(s: &mut Session, sub: &crate::codec::Subscribe, set: &Settings) -> Result<(), String> {
+async fn flood(
+    s: &mut Session,
+    sub: &crate::codec::Subscribe,
+    set: &Settings,
+) -> Result<(), String> {
     s.send(&packets::suback_for(sub, sub.packet_id)).await?;
     let count = set
         .flood
@@ -396,7 +402,9 @@ async fn flood(s: &mut Session, sub: &crate::codec::Subscribe, set: &Settings) -
         }
     }
     s.send_raw_quiet(&wire).await?;
-    s.note(format!("sent {count} QoS 1 PUBLISHes without waiting for PUBACK"));
+    s.note(format!(
+        "sent {count} QoS 1 PUBLISHes without waiting for PUBACK"
+    ));
     Ok(())
 }
 
@@ -441,7 +449,11 @@ async fn trickle(mut s: Session, set: &Settings) -> (Vec<String>, bool, Option<S
     }
     if let Err(e) = s.send_bytewise(&wire).await {
         s.note(e);
-        return (s.events, true, Some("client left during the trickle".to_owned()));
+        return (
+            s.events,
+            true,
+            Some("client left during the trickle".to_owned()),
+        );
     }
     s.note("sent SUBACK and PUBLISH one byte per record");
     let (reaction, stayed) = s.watch(set.react).await;

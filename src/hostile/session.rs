@@ -284,7 +284,13 @@ impl Session {
         };
         let sent = seen
             .iter()
-            .map(|(t, n)| if *n == 1 { t.to_string() } else { format!("{n} {t}") })
+            .map(|(t, n)| {
+                if *n == 1 {
+                    t.to_string()
+                } else {
+                    format!("{n} {t}")
+                }
+            })
             .collect::<Vec<_>>();
         let line = if sent.is_empty() {
             format!("client {end}")

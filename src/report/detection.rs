@@ -71,7 +71,9 @@ pub fn markdown(m: &Matrix) -> String {
 }
 
 fn esc(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 /// `detection.svg`: the matrix as a grid, green where the harness did what
@@ -105,7 +107,9 @@ pub fn svg(m: &Matrix) -> String {
             let (fill, text) = match m.cell(*fault, *e) {
                 None => ("#eeeeee", "—".to_string()),
                 Some(c) => match c.verdict {
-                    Verdict::Detected => ("#9be29b", c.kind.map_or(String::new(), |k| k.to_string())),
+                    Verdict::Detected => {
+                        ("#9be29b", c.kind.map_or(String::new(), |k| k.to_string()))
+                    }
                     Verdict::Clean => ("#9be29b", "clean".to_string()),
                     Verdict::Missed => ("#f08080", "missed".to_string()),
                     Verdict::FalsePositive => ("#f08080", "false positive".to_string()),
@@ -144,7 +148,10 @@ pub fn write(m: &Matrix, dir: &Path) -> Result<Vec<PathBuf>, CliError> {
         ("detection.md", markdown(m)),
         ("detection.svg", svg(m)),
         ("detection.json", json),
-        ("violations.html", timeline::html("Violations found by the detection matrix", &found)),
+        (
+            "violations.html",
+            timeline::html("Violations found by the detection matrix", &found),
+        ),
     ];
     let mut written = Vec::new();
     for (name, text) in files {

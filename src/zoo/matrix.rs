@@ -212,10 +212,14 @@ impl Cell {
     /// A short text for tables: kind and time, or the verdict.
     pub fn label(&self) -> String {
         match (self.verdict, self.kind) {
-            (Verdict::Detected, Some(k)) => format!("{k} ({:.2} s, {} it.)", self.seconds, self.iterations),
+            (Verdict::Detected, Some(k)) => {
+                format!("{k} ({:.2} s, {} it.)", self.seconds, self.iterations)
+            }
             (Verdict::Clean, _) => format!("clean ({} it.)", self.iterations),
             (Verdict::FalsePositive, Some(k)) => format!("FALSE POSITIVE: {k}"),
-            (Verdict::Missed, _) => format!("missed ({:.1} s, {} it.)", self.seconds, self.iterations),
+            (Verdict::Missed, _) => {
+                format!("missed ({:.1} s, {} it.)", self.seconds, self.iterations)
+            }
             (Verdict::NotApplicable, _) => "n/a".into(),
             (v, _) => format!("{v:?}"),
         }

@@ -297,7 +297,9 @@ impl super::matrix::DetectionEngine for RecipeEngine {
             ),
         };
         let iterations = audits.len() as u64;
-        let violation = audits.into_iter().find_map(|a| a.violations.into_iter().next());
+        let violation = audits
+            .into_iter()
+            .find_map(|a| a.violations.into_iter().next());
         super::matrix::EngineRun {
             applicable,
             reproduction: target

@@ -27,7 +27,9 @@ pub enum Race {
 impl Race {
     fn for_fault(f: Option<Fault>) -> Option<Race> {
         match f {
-            Some(Fault::Nanonng83430191f) | Some(Fault::Nanonng23d0eb290) => Some(Race::SubackVsTimeout),
+            Some(Fault::Nanonng83430191f) | Some(Fault::Nanonng23d0eb290) => {
+                Some(Race::SubackVsTimeout)
+            }
             Some(Fault::Nng355) | Some(Fault::Nanonng1578) => Some(Race::CancelVsSuback),
             None => Some(Race::SubackVsTimeout),
             Some(_) => None,
@@ -123,7 +125,9 @@ impl DetectionEngine for StressEngine {
                     applicable: true,
                     violation: Some(full),
                     iterations,
-                    reproduction: Some(format!("{race:?}: one parked SUBSCRIBE, two threads racing")),
+                    reproduction: Some(format!(
+                        "{race:?}: one parked SUBSCRIBE, two threads racing"
+                    )),
                 };
             }
         }
