@@ -138,10 +138,8 @@ pub fn run(args: Args) -> Result<i32, CliError> {
             ..Settings::default()
         },
     };
-    if args.client_cmd.is_none() {
-        if let Some(ca) = &pki.cafile {
-            println!("clients must trust {}", ca.display());
-        }
+    if let (None, Some(ca)) = (&args.client_cmd, &pki.cafile) {
+        println!("clients must trust {}", ca.display());
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -14,13 +14,12 @@ pub fn resolve(host: &str, port: u16, allow_remote: bool) -> Result<SocketAddr, 
             source,
         })?
         .collect();
-    if !allow_remote {
-        if let Some(bad) = addrs.iter().find(|a| !a.ip().is_loopback()) {
-            return Err(HostileError::NotLoopback {
-                host: host.to_owned(),
-                addr: bad.ip(),
-            });
-        }
+    let remote = addrs.iter().find(|a| !a.ip().is_loopback());
+    if let (false, Some(bad)) = (allow_remote, remote) {
+        return Err(HostileError::NotLoopback {
+            host: host.to_owned(),
+            addr: bad.ip(),
+        });
     }
     addrs.first().copied().ok_or_else(|| HostileError::Resolve {
         host: host.to_owned(),
