@@ -5,6 +5,7 @@
 //! - [`ledger`]: counted message handles and operations, checked on every run;
 //! - [`codec`]: MQTT 3.1.1 and 5.0 packets and the streaming frame decoder;
 //! - [`tls`]: rustls configurations from PEM files or an in-memory test PKI;
+//! - [`hostile`]: hostile brokers and probes against external MQTT peers;
 //! - [`cli`]: the `mqtls` command line.
 #![warn(missing_docs)]
 
@@ -14,6 +15,7 @@ pub mod client;
 pub mod codec;
 pub mod e2e;
 pub mod faults;
+pub mod hostile;
 
 pub mod kernels;
 pub mod ledger;

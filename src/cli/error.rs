@@ -38,4 +38,7 @@ pub enum CliError {
     /// A network step failed (connect, TLS, subscribe, publish).
     #[error("{0}")]
     Net(String),
+    /// A hostile-broker or probe run could not do its job.
+    #[error(transparent)]
+    Hostile(#[from] crate::hostile::HostileError),
 }

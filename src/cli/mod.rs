@@ -6,7 +6,9 @@ mod certs;
 mod check;
 mod decode;
 mod error;
+mod hostile_broker;
 mod mqtt_client;
+mod probe;
 mod publish;
 mod sub;
 pub mod zoo;
@@ -49,6 +51,10 @@ pub enum Command {
     /// Publish a message (nanomq_cli / mosquitto_pub flags).
     #[command(name = "pub", disable_help_flag = true, disable_version_flag = true)]
     Pub(publish::Args),
+    /// A TLS broker that misbehaves on purpose, to test an external client.
+    HostileBroker(hostile_broker::Args),
+    /// Attack an external TLS broker and check it keeps serving.
+    Probe(probe::Args),
 }
 
 /// Parses the process arguments, runs the subcommand and returns the exit
@@ -64,6 +70,8 @@ pub fn main() -> i32 {
         Command::Broker(a) => broker::run(a),
         Command::Sub(a) => sub::run(a),
         Command::Pub(a) => publish::run(a),
+        Command::HostileBroker(a) => hostile_broker::run(a),
+        Command::Probe(a) => probe::run(a),
     };
     match result {
         Ok(code) => code,

@@ -92,7 +92,7 @@ pub fn text(out: &Output) -> String {
 
 /// A mosquitto process, killed when dropped (also when a test panics).
 pub struct Broker {
-    child: Child,
+    pub child: Child,
     _dir: tempfile::TempDir,
 }
 
