@@ -135,7 +135,11 @@ pub struct ClientRun {
 }
 
 /// Sanitizer report markers and the tool each names.
-const SANITIZERS: [(&str, &str); 5] = [
+///
+/// The harness's own client reports ownership violations through its
+/// ledger, which plays the sanitizer's part for it.
+const SANITIZERS: [(&str, &str); 6] = [
+    ("mqtls: ledger violation:", "mqtls ledger"),
     ("ERROR: AddressSanitizer", "AddressSanitizer"),
     ("ERROR: LeakSanitizer", "LeakSanitizer"),
     ("runtime error:", "UndefinedBehaviorSanitizer"),

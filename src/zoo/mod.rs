@@ -15,6 +15,7 @@ use matrix::DetectionEngine;
 /// engine that cannot start (no PKI for the TLS runs) is left out with a
 /// note on stderr.
 pub fn engines() -> Vec<Box<dyn DetectionEngine>> {
+    #[cfg_attr(feature = "loom", allow(unused_mut))]
     let mut v: Vec<Box<dyn DetectionEngine>> = vec![
         Box::new(recipes::RecipeEngine),
         Box::new(sequences::SequencesEngine),
