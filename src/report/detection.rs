@@ -67,6 +67,25 @@ pub fn markdown(m: &Matrix) -> String {
             ));
         }
     }
+    let mut shown = Vec::new();
+    for c in &m.cells {
+        let (Some(f), Some(v)) = (c.fault, &c.violation) else {
+            continue;
+        };
+        if shown.contains(&f) || v.history.is_empty() {
+            continue;
+        }
+        if shown.is_empty() {
+            s.push_str("\n## Timelines\n\nThe first violation with a history per fault (`violations.html` has them all).\n");
+        }
+        shown.push(f);
+        s.push_str(&format!(
+            "\n### {f} ({})\n\n{}\n\n```\n{}```\n",
+            c.engine.title(),
+            v.diagnosis(),
+            v.timeline()
+        ));
+    }
     s
 }
 
