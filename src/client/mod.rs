@@ -496,6 +496,9 @@ impl ClientKernel {
         let version = self.cfg.version;
         let mut resend = Vec::new();
         self.pending.for_each(|pid, parked| match parked.stage {
+            // The CONNECT just parked under pid 0 is queued already; only
+            // the publishes kept for the session go out again.
+            _ if parked.op.kind() != OpKind::Publish => {}
             Stage::Ack => {
                 let wire = parked.op.with_msg(|slot| {
                     let m = slot.peek()?;
