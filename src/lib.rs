@@ -5,7 +5,8 @@
 //! - [`ledger`]: counted message handles and operations, checked on every run;
 //! - [`codec`]: MQTT 3.1.1 and 5.0 packets and the streaming frame decoder;
 //! - [`tls`]: rustls configurations from PEM files or an in-memory test PKI;
-//! - [`cli`]: the `mqtls` command line.
+//! - [`cli`]: the `mqtls` command line;
+//! - [`fuzzing`]: the cargo-fuzz entry points (`fuzz/`), replayed by `cargo test`.
 #![warn(missing_docs)]
 
 pub mod broker;
@@ -13,6 +14,7 @@ pub mod cli;
 pub mod client;
 pub mod codec;
 pub mod faults;
+pub mod fuzzing;
 
 pub mod kernels;
 pub mod ledger;

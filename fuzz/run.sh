@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Runs one fuzz target with the dictionary and the committed seed corpus:
+#   fuzz/run.sh <target> [libFuzzer flags...]      e.g. -max_total_time=60 -jobs=2
+# New inputs go to a scratch corpus (fuzz/target/corpus/<target>, or
+# $MQTLS_FUZZ_WORK/<target>) so the committed fuzz/corpus/<target>/ stays
+# small; crashes land in fuzz/artifacts/<target>/.
+set -euo pipefail
+cd "$(dirname "$0")"
+target="${1:?usage: fuzz/run.sh <target> [libFuzzer flags...]}"
+shift
+work="${MQTLS_FUZZ_WORK:-target/corpus}/$target"
+mkdir -p "$work" "corpus/$target"
+exec cargo +nightly fuzz run "$target" "$work" "corpus/$target" -- -dict=mqtt.dict "$@"
