@@ -16,8 +16,8 @@ const SHOWN: usize = 3;
 pub enum Finding {
     /// The ledger audit after the input was not clean.
     #[error(
-        "{target}: {count} ledger violation(s) with faults [{faults}] (rerun the input with \
-         `cargo test --test fuzz_regressions` after copying it to fuzz/regressions/{target}/)\n{report}"
+        "{target}: {count} ledger violation(s) with faults [{faults}] (to keep the input as a \
+         test: fuzz/README.md, \"Promote a crash\")\n{report}"
     )]
     Violations {
         /// The target that ran.
