@@ -6,7 +6,8 @@
 //! - [`codec`]: MQTT 3.1.1 and 5.0 packets and the streaming frame decoder;
 //! - [`tls`]: rustls configurations from PEM files or an in-memory test PKI;
 //! - [`hostile`]: hostile brokers and probes against external MQTT peers;
-//! - [`cli`]: the `mqtls` command line.
+//! - [`cli`]: the `mqtls` command line;
+//! - [`fuzzing`]: the cargo-fuzz entry points (`fuzz/`), replayed by `cargo test`.
 #![warn(missing_docs)]
 
 pub mod broker;
@@ -15,6 +16,7 @@ pub mod client;
 pub mod codec;
 pub mod e2e;
 pub mod faults;
+pub mod fuzzing;
 pub mod hostile;
 
 pub mod kernels;

@@ -539,6 +539,16 @@ impl ClientKernel {
             Stage::Ack => {
                 let wire = parked.op.with_msg(|slot| {
                     let m = slot.peek()?;
+                    // The outbox lets a write outlive its connection, so the
+                    // old connection's write may still be reading this
+                    // message: DUP is set in place only when nobody else
+                    // holds it, otherwise the resend gets its own copy.
+                    if m.count() != Some(1) {
+                        let data = m.data("client: resend (copy)").ok()?;
+                        let dup = request::with_dup(&data, version).ok()?;
+                        let site = "client: resend (copy)";
+                        return Some(self.ledger.alloc(MsgKind::Publish, dup, site));
+                    }
                     let _ = m.mutate("client: set DUP", |d| {
                         if let Ok(b) = request::with_dup(d, version) {
                             *d = b;

@@ -107,6 +107,13 @@ fn topic_filter(u: &mut Unstructured<'_>, v: Version) -> Result<MqttString> {
     if u.ratio(1, 4)? {
         levels.push("#".into());
     }
+    // A first level of `$share` makes a shared subscription, which needs a
+    // share name after it: only the branch below builds those.
+    if let Some(first) = levels.first_mut()
+        && first == "$share"
+    {
+        first.push('_');
+    }
     let mut f = levels.join("/");
     if f.is_empty() {
         f.push('f');

@@ -1,0 +1,16 @@
+#![no_main]
+//! `client_stream`: see `mqtls_harness::fuzzing::client_stream_with`. Faults follow
+//! `MQTLS_FUZZ_FAULTS` (off when unset; see fuzz/README.md).
+
+use libfuzzer_sys::fuzz_target;
+use mqtls_harness::fuzzing::{FaultPolicy, Target};
+use std::sync::LazyLock;
+
+static POLICY: LazyLock<FaultPolicy> =
+    LazyLock::new(|| FaultPolicy::from_env().unwrap_or_else(|e| panic!("MQTLS_FUZZ_FAULTS: {e}")));
+
+fuzz_target!(|data: &[u8]| {
+    if let Err(finding) = Target::ClientStream.run_with(data, &POLICY) {
+        panic!("{finding}");
+    }
+});
