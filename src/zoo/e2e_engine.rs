@@ -53,6 +53,7 @@ impl DetectionEngine for E2eEngine {
                     return EngineRun {
                         applicable: true,
                         violation: Some(v.clone()),
+                        kind: None,
                         failure: None,
                         iterations,
                         reproduction: Some(format!("scenario `{}` over TLS", o.name)),

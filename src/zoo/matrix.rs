@@ -53,6 +53,9 @@ pub struct EngineRun {
     pub applicable: bool,
     /// The first violation found, if any.
     pub violation: Option<Violation>,
+    /// The violation kind, when the engine knows it without a full
+    /// violation (the fuzz engine's findings carry kinds only).
+    pub kind: Option<ViolationKind>,
     /// A broken rule the engine saw besides the ledger's (a broken MQTT
     /// promise, an assertion), if any.
     pub failure: Option<String>,
@@ -207,7 +210,7 @@ impl Cell {
             fault,
             engine,
             verdict,
-            kind: run.violation.as_ref().map(|v| v.kind),
+            kind: run.violation.as_ref().map(|v| v.kind).or(run.kind),
             seconds: took.as_secs_f64(),
             iterations: run.iterations,
             reproduction: run.reproduction,

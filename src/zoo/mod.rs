@@ -2,6 +2,7 @@
 
 #[cfg(not(feature = "loom"))]
 pub mod e2e_engine;
+pub mod fuzz_engine;
 pub mod loom_results;
 pub mod matrix;
 pub mod recipes;
@@ -19,6 +20,7 @@ pub fn engines() -> Vec<Box<dyn DetectionEngine>> {
     let mut v: Vec<Box<dyn DetectionEngine>> = vec![
         Box::new(recipes::RecipeEngine),
         Box::new(sequences::SequencesEngine),
+        Box::new(fuzz_engine::FuzzEngine),
     ];
     // Real threads and sockets: not under the loom build, whose primitives
     // only work inside a model.

@@ -302,6 +302,7 @@ impl super::matrix::DetectionEngine for RecipeEngine {
                 .filter(|_| violation.is_some())
                 .map(|f| format!("`mqtls zoo --show {f}` (the ZOO.md sequence)")),
             violation,
+            kind: None,
             failure: None,
             iterations,
         }

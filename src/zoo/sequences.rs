@@ -97,6 +97,7 @@ impl DetectionEngine for SequencesEngine {
             return EngineRun {
                 applicable: true,
                 violation,
+                kind: None,
                 failure: Some(failure),
                 iterations,
                 reproduction: Some(format!("{} steps: {}", steps.len(), steps.join(", "))),

@@ -118,6 +118,7 @@ impl DetectionEngine for StressEngine {
                 return EngineRun {
                     applicable: true,
                     violation: Some(full),
+                    kind: None,
                     failure: None,
                     iterations,
                     reproduction: Some(format!(
