@@ -27,6 +27,7 @@ use crate::kernels::outbox::{Outbox, WriteJob, WriteResult};
 use crate::ledger::Ledger;
 use crate::net::NetError;
 use crate::net::io::{complete_job, write_out};
+use crate::net::socket;
 use crate::sim::{Carried, Close, Dir, Wire};
 use crate::sync::{Arc, Mutex, lock};
 use bytes::{Bytes, BytesMut};
@@ -179,8 +180,9 @@ async fn connect_pair(listener: &TcpListener, addr: SocketAddr, tls: &Tls) -> Re
     let (tcp, accepted) = tokio::join!(TcpStream::connect(addr), listener.accept());
     let tcp = tcp.map_err(|e| format!("TCP connect: {e}"))?;
     let (accepted, _) = accepted.map_err(|e| format!("TCP accept: {e}"))?;
-    // As the client shell does: small MQTT packets go out at once.
-    let _ = tcp.set_nodelay(true);
+    // The shell's socket options, on both ends.
+    socket::prepare(&tcp);
+    socket::prepare(&accepted);
     let (client, server) = tokio::join!(tls.client.connect(tcp), tls.server.accept(accepted));
     Ok(Pair {
         client: client.map_err(|e| format!("client handshake: {e}"))?,
