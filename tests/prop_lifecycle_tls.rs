@@ -163,11 +163,10 @@ fn a_fixed_sequence_runs_over_tls_connections() {
     assert!(log.bytes() > 100, "{} bytes carried", log.bytes());
 }
 
-/// The seed (NanoMQ 1766) is found over TLS from a fixed seed and shrunk
-/// to the bug report's few steps.
-#[test]
-fn nanomq_1766_is_found_over_tls() {
-    let faults = FaultSet::only(Fault::Nanomq1766);
+/// Runs the model test with `fault` on over TLS from a fixed seed and
+/// returns the shrunk failing sequence and its failure, printed.
+fn find_over_tls(fault: Fault, max_steps: usize) -> (Vec<Action>, String) {
+    let faults = FaultSet::only(fault);
     let config = Config {
         cases: DETECTION_CASES,
         failure_persistence: None,
@@ -180,17 +179,30 @@ fn nanomq_1766_is_found_over_tls() {
         run_tls(faults, &actions, Ending::Close).map_err(TestCaseError::fail)
     });
     let actions = match result {
-        Ok(()) => panic!("nanomq-1766: no failing sequence in {DETECTION_CASES} cases over TLS"),
+        Ok(()) => panic!("{fault}: no failing sequence in {DETECTION_CASES} cases over TLS"),
         Err(TestError::Fail(_, actions)) => actions,
-        Err(TestError::Abort(why)) => panic!("runner aborted: {why}"),
+        Err(TestError::Abort(why)) => panic!("{fault}: runner aborted: {why}"),
     };
     let why = explain(faults, &actions, Ending::Close);
-    eprintln!("nanomq-1766 over TLS: shrunk to {} steps:", actions.len());
+    eprintln!("{fault} over TLS: shrunk to {} steps:", actions.len());
     for a in &actions {
         eprintln!("  {a:?}");
     }
     eprintln!("  => {why}");
-    assert!(actions.len() <= 6, "{actions:#?}");
+    assert!(
+        actions.len() <= max_steps,
+        "{fault}: shrunk sequence has {} steps, expected at most {max_steps}: {actions:#?}",
+        actions.len()
+    );
+    assert!(!why.contains("transport failed"), "{why}");
+    (actions, why)
+}
+
+/// The seed (NanoMQ 1766) is found over TLS from a fixed seed and shrunk
+/// to the bug report's few steps.
+#[test]
+fn nanomq_1766_is_found_over_tls() {
+    let (actions, why) = find_over_tls(Fault::Nanomq1766, 6);
     assert!(
         actions
             .iter()
@@ -201,5 +213,19 @@ fn nanomq_1766_is_found_over_tls() {
         why.contains("client::subscribe park") && why.contains("double release"),
         "{why}"
     );
-    assert!(!why.contains("transport failed"), "{why}");
+}
+
+/// NanoMQ 531 (the broker parks a QoS 1 delivery without its own
+/// reference) needs the delivery and its PUBACK to cross the connection:
+/// found over TLS, its shortest sequence moves bytes both ways.
+#[test]
+fn nanomq_531_is_found_over_tls_with_bytes_on_the_wire() {
+    let (actions, why) = find_over_tls(Fault::Nanomq531, 8);
+    assert!(
+        actions
+            .iter()
+            .any(|a| matches!(a, Action::Settle | Action::WriteCompletes { .. })),
+        "531 needs writes to complete: {actions:?}"
+    );
+    assert!(why.contains("broker: park delivery"), "{why}");
 }
