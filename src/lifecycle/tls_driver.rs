@@ -55,8 +55,8 @@ impl TlsDriver {
         Ok(StepDriver::with_wire(ledger, cfg, TlsWire::new(tls)?))
     }
 
-    /// The record of transport failures of this driver's connections,
-    /// readable after the run consumed the driver.
+    /// What this driver's connections did (opened, bytes, transport
+    /// failures), readable after the run consumed the driver.
     pub fn transport_log(&self) -> TransportLog {
         self.wire().log.clone()
     }
