@@ -1,15 +1,16 @@
 //! The system under test as the sequence runner sees it: a broker and the
 //! connections of client kernels, with every transport event a call.
 //!
-//! The in-memory transport implements it here ([`SimDriver`]); a TLS
-//! driver over the tokio shell implements the same calls over real
-//! sockets, so the same sequences and the same model cover both.
+//! The step transport implements it here ([`StepDriver`]) over any
+//! [`Wire`]: in memory ([`SimDriver`]) or over real loopback TLS with the
+//! shell's write path ([`TlsDriver`](super::tls_driver::TlsDriver)), so the
+//! same sequences and the same model cover both.
 
 use crate::broker::{Broker, BrokerConfig};
 use crate::client::{ClientConfig, ClientKernel};
 use crate::kernels::outbox::WriteResult;
 use crate::ledger::{Audit, Ledger, Op};
-use crate::sim::{Dir, Sim};
+use crate::sim::{Dir, Memory, Sim, Wire};
 use crate::sync::Arc;
 
 /// A broker and client connections, driven one transport event at a time.
@@ -49,23 +50,39 @@ pub trait Driver {
     fn finish(self) -> Audit;
 }
 
-/// The in-memory transport as a [`Driver`].
-pub struct SimDriver {
-    sim: Sim,
+/// The step transport ([`Sim`]) as a [`Driver`], its bytes over `W`.
+pub struct StepDriver<W: Wire = Memory> {
+    sim: Sim<W>,
     cfg: BrokerConfig,
 }
 
+/// The in-memory transport as a [`Driver`].
+pub type SimDriver = StepDriver<Memory>;
+
 impl SimDriver {
-    /// A fresh broker with `cfg` on a fresh ledger.
+    /// A fresh broker with `cfg` recording into `ledger`.
     pub fn new(ledger: Arc<Ledger>, cfg: BrokerConfig) -> Self {
-        SimDriver {
-            sim: Sim::new(ledger, cfg.clone()),
-            cfg,
-        }
+        StepDriver::with_wire(ledger, cfg, Memory)
     }
 }
 
-impl Driver for SimDriver {
+impl<W: Wire> StepDriver<W> {
+    /// A fresh broker with `cfg` recording into `ledger`, its connections
+    /// over `wire`.
+    pub fn with_wire(ledger: Arc<Ledger>, cfg: BrokerConfig, wire: W) -> Self {
+        StepDriver {
+            sim: Sim::with_wire(ledger, cfg.clone(), wire),
+            cfg,
+        }
+    }
+
+    /// The wire the connections run over.
+    pub fn wire(&self) -> &W {
+        self.sim.wire()
+    }
+}
+
+impl<W: Wire> Driver for StepDriver<W> {
     fn ledger(&self) -> Arc<Ledger> {
         self.sim.ledger.clone()
     }

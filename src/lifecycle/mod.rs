@@ -2,7 +2,8 @@
 //! of what MQTT promises, the system-under-test driver and the runner that
 //! checks one against the other.
 //!
-//! The property tests (`tests/prop_lifecycle.rs`) and the detection
+//! The property tests (`tests/prop_lifecycle.rs`, and over real TLS
+//! `tests/prop_lifecycle_tls.rs`) and the detection
 //! matrix's `sequences` engine both run these, with proptest generating and
 //! shrinking the sequences.
 
@@ -10,3 +11,4 @@ pub mod action;
 pub mod driver;
 pub mod model;
 pub mod run;
+pub mod tls_driver;

@@ -121,7 +121,7 @@ impl Client {
                 addr: addr.clone(),
                 source,
             })?;
-        let _ = tcp.set_nodelay(true);
+        super::socket::prepare(&tcp);
         let outbox = StdArc::new(Notify::new());
         let request_timeout = Duration::from_millis(opts.mqtt.request_timeout_ms);
         let shared = StdArc::new(Shared {

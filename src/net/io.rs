@@ -7,9 +7,14 @@
 //! C stacks, and the message reference is released at that moment. Several
 //! jobs are batched into one buffer before one `write_all`, so a burst of
 //! small deliveries costs one TLS record instead of one per packet.
+//!
+//! The two steps of the loop that touch a job and the stream,
+//! [`complete_job`] and [`write_out`], are public so that a deterministic
+//! driver moving bytes over real TLS (the lifecycle model's TLS driver)
+//! writes exactly as the shell does.
 
 use crate::kernels::frame::{OutFrame, encode_job};
-use crate::kernels::outbox::{Outbox, WriteResult};
+use crate::kernels::outbox::{Outbox, WriteJob, WriteResult};
 use crate::ledger;
 use crate::sync::StdArc;
 use bytes::BytesMut;
@@ -61,11 +66,7 @@ where
             return WriterEnd::Encode(why);
         }
         if !buf.is_empty() {
-            if let Err(e) = stream.write_all(&buf).await {
-                return WriterEnd::Io(e);
-            }
-            buf.clear();
-            if let Err(e) = stream.flush().await {
+            if let Err(e) = write_out(stream, &mut buf).await {
                 return WriterEnd::Io(e);
             }
             // More may have been queued while we wrote.
@@ -92,14 +93,42 @@ fn gather(outbox: &Outbox<OutFrame>, buf: &mut BytesMut) -> Result<(), String> {
         let Some(job) = outbox.start_write() else {
             return Ok(());
         };
-        match encode_job(&job, buf) {
-            Ok(()) => outbox.write_done(job, WriteResult::Complete),
-            Err(e) => {
-                let why = e.to_string();
-                outbox.write_done(job, WriteResult::Failed(why.clone()));
-                return Err(why);
-            }
-        }
+        complete_job(outbox, job, buf)?;
     }
     Ok(())
+}
+
+/// Appends `job`'s bytes to `buf` and hands the job back to `outbox`:
+/// `Complete`, because from here on the bytes belong to the transport; or
+/// `Failed` with the reason when the message cannot be encoded (the
+/// connection must then be dropped). Name the writer with
+/// [`ledger::with_actor`] around this.
+pub fn complete_job(
+    outbox: &Outbox<OutFrame>,
+    job: WriteJob<OutFrame>,
+    buf: &mut BytesMut,
+) -> Result<(), String> {
+    match encode_job(&job, buf) {
+        Ok(()) => {
+            outbox.write_done(job, WriteResult::Complete);
+            Ok(())
+        }
+        Err(e) => {
+            let why = e.to_string();
+            outbox.write_done(job, WriteResult::Failed(why.clone()));
+            Err(why)
+        }
+    }
+}
+
+/// Writes `buf` (jobs already completed into it) to `stream`, empties it
+/// and flushes, so the bytes are on their way to the peer (a TLS record
+/// sealed and handed to the socket) when this returns.
+pub async fn write_out<W>(stream: &mut W, buf: &mut BytesMut) -> std::io::Result<()>
+where
+    W: AsyncWrite + Unpin,
+{
+    stream.write_all(buf).await?;
+    buf.clear();
+    stream.flush().await
 }

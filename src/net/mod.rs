@@ -12,6 +12,7 @@ mod clock;
 mod error;
 pub mod io;
 pub mod server;
+pub mod socket;
 
 pub use client::{Client, ClientOptions, Message};
 pub use clock::Clock;

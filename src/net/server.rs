@@ -216,7 +216,10 @@ async fn accept(listener: Option<&TcpListener>) -> Option<(TcpStream, SocketAddr
         return std::future::pending().await;
     };
     match l.accept().await {
-        Ok(pair) => Some(pair),
+        Ok((tcp, peer)) => {
+            super::socket::prepare(&tcp);
+            Some((tcp, peer))
+        }
         Err(e) => {
             tracing::warn!("accept failed: {e}");
             tokio::time::sleep(Duration::from_millis(50)).await;

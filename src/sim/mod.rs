@@ -7,14 +7,21 @@
 //! connection while a write is in flight, fail a write, or let the timer
 //! fire between any two events. Tests, proptest, the fuzzer's entry points
 //! and `mqtls check` all drive the kernels through this.
+//!
+//! The bytes themselves travel over a [`Wire`]: in memory by default
+//! ([`Memory`]), or over real loopback TLS (the lifecycle model's TLS
+//! driver), with the same steps either way.
+
+pub mod wire;
 
 use crate::broker::{Broker, BrokerConfig, Conn, Flow};
 use crate::client::{ClientConfig, ClientFlow, ClientKernel};
-use crate::kernels::frame::{OutFrame, encode_job};
+use crate::kernels::frame::OutFrame;
 use crate::kernels::outbox::{Outbox, WriteJob, WriteResult};
 use crate::ledger::{Audit, Ledger, Op, with_actor};
 use crate::sync::Arc;
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
+pub use wire::{Carried, Close, Memory, Wire};
 
 /// Which way a write goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,8 +52,8 @@ impl Link {
     }
 }
 
-/// A broker, its links and a virtual clock.
-pub struct Sim {
+/// A broker, its links and a virtual clock; `W` carries the bytes.
+pub struct Sim<W: Wire = Memory> {
     /// The ledger every kernel records into.
     pub ledger: Arc<Ledger>,
     /// The broker.
@@ -55,17 +62,31 @@ pub struct Sim {
     pub links: Vec<Link>,
     /// Virtual time in ms.
     pub now_ms: u64,
+    wire: W,
 }
 
 impl Sim {
-    /// A broker with `cfg`, recording into `ledger`.
+    /// A broker with `cfg`, recording into `ledger`, its links in memory.
     pub fn new(ledger: Arc<Ledger>, cfg: BrokerConfig) -> Self {
+        Sim::with_wire(ledger, cfg, Memory)
+    }
+}
+
+impl<W: Wire> Sim<W> {
+    /// A broker with `cfg`, recording into `ledger`, its links over `wire`.
+    pub fn with_wire(ledger: Arc<Ledger>, cfg: BrokerConfig, wire: W) -> Self {
         Sim {
             broker: Broker::new(ledger.clone(), cfg),
             ledger,
             links: Vec::new(),
             now_ms: 0,
+            wire,
         }
+    }
+
+    /// The wire the links' bytes travel over.
+    pub fn wire(&self) -> &W {
+        &self.wire
     }
 
     /// Opens a link for a new client kernel and sends its CONNECT. Returns
@@ -99,7 +120,11 @@ impl Sim {
             open: true,
             raw_received: BytesMut::new(),
         });
-        self.links.len() - 1
+        let i = self.links.len() - 1;
+        if !self.wire.open(i) {
+            self.drop_link(i);
+        }
+        i
     }
 
     /// The client kernel on link `i`.
@@ -113,12 +138,8 @@ impl Sim {
             return;
         };
         let conn = l.conn.clone();
-        let flow = with_actor(&format!("broker reader {i}"), || {
-            self.broker.on_bytes(&conn, bytes, self.now_ms)
-        });
-        if let Flow::Close(_) = flow {
-            self.flush_and_close(i);
-        }
+        let carried = self.wire.carry(i, Dir::Up, bytes);
+        self.arrive(i, Dir::Up, &conn, None, carried);
     }
 
     /// Starts the next write in direction `dir` on link `i`, unless one is
@@ -152,46 +173,86 @@ impl Sim {
             Dir::Down => l.down.take(),
         };
         let Some(job) = job else { return false };
-        let mut bytes = BytesMut::new();
-        let encoded = encode_job(&job, &mut bytes).is_ok();
         let conn = l.conn.clone();
         let client = l.client.clone();
         let outbox = match (dir, &client) {
             (Dir::Up, Some(c)) => &c.outbox,
             _ => &conn.outbox,
         };
-        with_actor(&writer(i, dir), || outbox.write_done(job, result.clone()));
-        if result != WriteResult::Complete {
+        let complete = result == WriteResult::Complete;
+        let carried = with_actor(&writer(i, dir), || {
+            self.wire.finish(i, dir, outbox, job, result)
+        });
+        if !complete {
             self.drop_link(i);
             return true;
         }
-        if !encoded || !l_open(&self.links, i) {
-            return true;
+        self.arrive(i, dir, &conn, client.as_ref(), carried);
+        true
+    }
+
+    /// What the wire carried in direction `dir` on link `i` is read by the
+    /// other side, one read at a time, as the shell's readers do.
+    fn arrive(
+        &mut self,
+        i: usize,
+        dir: Dir,
+        conn: &Arc<Conn>,
+        client: Option<&Arc<ClientKernel>>,
+        carried: Carried,
+    ) {
+        let chunks = match carried {
+            Carried::Delivered(chunks) => chunks,
+            Carried::Nothing => return,
+            Carried::Dropped => {
+                self.drop_link(i);
+                return;
+            }
+        };
+        for bytes in chunks {
+            if !l_open(&self.links, i) {
+                return;
+            }
+            if self.read(i, dir, conn, client, &bytes) {
+                return;
+            }
         }
-        match dir {
-            Dir::Up => {
+    }
+
+    /// One read's `bytes` on link `i`; true when the reader closed the
+    /// connection.
+    fn read(
+        &mut self,
+        i: usize,
+        dir: Dir,
+        conn: &Arc<Conn>,
+        client: Option<&Arc<ClientKernel>>,
+        bytes: &Bytes,
+    ) -> bool {
+        match (dir, client) {
+            (Dir::Up, _) => {
                 let flow = with_actor(&format!("broker reader {i}"), || {
-                    self.broker.on_bytes(&conn, &bytes, self.now_ms)
+                    self.broker.on_bytes(conn, bytes, self.now_ms)
                 });
                 if let Flow::Close(_) = flow {
                     self.flush_and_close(i);
+                    return true;
                 }
             }
-            Dir::Down => match &client {
-                Some(c) => {
-                    let flow = with_actor(&format!("client {i} reader"), || c.on_bytes(&bytes));
-                    if let ClientFlow::Close(_) = flow {
-                        self.drop_link(i);
-                    }
+            (Dir::Down, Some(c)) => {
+                let flow = with_actor(&format!("client {i} reader"), || c.on_bytes(bytes));
+                if let ClientFlow::Close(_) = flow {
+                    self.drop_link(i);
+                    return true;
                 }
-                None => {
-                    if let Some(l) = self.links.get_mut(i) {
-                        l.raw_received.extend_from_slice(&bytes);
-                    }
+            }
+            (Dir::Down, None) => {
+                if let Some(l) = self.links.get_mut(i) {
+                    l.raw_received.extend_from_slice(bytes);
                 }
-            },
+            }
         }
-        true
+        false
     }
 
     /// One complete write in direction `dir` on link `i`, if there is one.
@@ -238,20 +299,28 @@ impl Sim {
                 break;
             }
         }
-        self.drop_link(i);
+        self.end_link(i, Close::Graceful);
     }
 
     /// The connection on link `i` drops abruptly (both sides see it). A
     /// write in flight fails.
     pub fn drop_link(&mut self, i: usize) {
-        with_actor(&format!("closer {i}"), || self.drop_link_as_closer(i));
+        self.end_link(i, Close::Abrupt);
     }
 
-    fn drop_link_as_closer(&mut self, i: usize) {
+    fn end_link(&mut self, i: usize, how: Close) {
+        with_actor(&format!("closer {i}"), || self.end_link_as_closer(i, how));
+    }
+
+    fn end_link_as_closer(&mut self, i: usize, how: Close) {
         let Some(l) = self.links.get_mut(i).filter(|l| l.open) else {
             return;
         };
         l.open = false;
+        self.wire.close(i, how);
+        let Some(l) = self.links.get_mut(i) else {
+            return;
+        };
         let up = l.up.take();
         let down = l.down.take();
         let conn = l.conn.clone();
