@@ -111,6 +111,7 @@ fn vname(v: Version) -> &'static str {
     }
 }
 
+#[inline(never)]
 fn ours_decode(buf: BytesMut, version: Version) -> usize {
     let mut d = FrameDecoder::new(Some(version), MAX);
     d.extend_owned(buf);
@@ -122,6 +123,7 @@ fn ours_decode(buf: BytesMut, version: Version) -> usize {
     n
 }
 
+#[inline(never)]
 fn theirs_decode(mut buf: BytesMut, version: Version) -> usize {
     let mut n = 0;
     while !buf.is_empty() {
@@ -161,6 +163,7 @@ fn theirs_packets(m: &Mix) -> Theirs {
     }
 }
 
+#[inline(never)]
 fn ours_encode(packets: &[Packet], version: Version, out: &mut BytesMut) {
     out.clear();
     for p in packets {
@@ -168,6 +171,7 @@ fn ours_encode(packets: &[Packet], version: Version, out: &mut BytesMut) {
     }
 }
 
+#[inline(never)]
 fn theirs_encode(t: &Theirs, out: &mut BytesMut) {
     out.clear();
     match t {
@@ -294,9 +298,35 @@ fn summary() {
     }
 }
 
+/// Runs each side once per mix whose `version/name` contains `filter`, for
+/// an instruction counter (`valgrind --tool=callgrind`): timings on a
+/// loaded machine drift, instruction counts do not. Each side is called
+/// twice, the first call warming the allocator, so inclusive costs divided
+/// by two are per-stream figures.
+fn once(filter: &str) {
+    for m in mixes() {
+        if !format!("{}/{}", vname(m.version), m.name).contains(filter) {
+            continue;
+        }
+        let v = m.version;
+        let theirs = theirs_packets(&m);
+        let mut out = BytesMut::with_capacity(m.wire.len());
+        for _ in 0..2 {
+            black_box(ours_decode(BytesMut::from(&m.wire[..]), v));
+            black_box(theirs_decode(BytesMut::from(&m.wire[..]), v));
+            ours_encode(&m.packets, v, &mut out);
+            theirs_encode(&theirs, &mut out);
+        }
+    }
+}
+
 criterion_group!(benches, bench);
 
 fn main() {
+    if let Ok(filter) = std::env::var("CODEC_BENCH_ONCE") {
+        once(&filter);
+        return;
+    }
     benches();
     Criterion::default().configure_from_args().final_summary();
     // Profiling (`--profile-time`) and listing runs want criterion alone.
