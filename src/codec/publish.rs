@@ -93,7 +93,7 @@ impl Publish {
             return Err(CodecError::DupOnQos0 { offset: 0 });
         }
         let topic_offset = r.pos() + 2;
-        let topic = r.string("topic name")?;
+        let (topic, plain_topic) = r.topic_string("topic name")?;
         let packet_id = if qos == QoS::AtMostOnce {
             0
         } else {
@@ -113,7 +113,7 @@ impl Publish {
             Version::V5 => PublishProperties::read(r)?,
             Version::V311 => PublishProperties::default(),
         };
-        if !(topic.is_empty() && properties.topic_alias.is_some()) {
+        if !plain_topic && !(topic.is_empty() && properties.topic_alias.is_some()) {
             topic_name_at(&topic, topic_offset, v)?;
         }
         let payload = r.rest();

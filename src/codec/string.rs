@@ -25,6 +25,45 @@ fn utf8_spec(version: Version) -> (&'static str, &'static str) {
     }
 }
 
+/// The first way a byte string breaks the UTF-8 Encoded String rules.
+enum Flaw {
+    /// Not well-formed UTF-8 from this index.
+    IllFormed(usize),
+    /// U+0000 at this index.
+    Null(usize),
+}
+
+impl Flaw {
+    fn error(self, offset: usize, what: &'static str, version: Version) -> CodecError {
+        let (ill_formed, null) = utf8_spec(version);
+        match self {
+            Flaw::IllFormed(i) => CodecError::InvalidUtf8 {
+                offset: offset + i,
+                what,
+                spec: ill_formed,
+            },
+            Flaw::Null(i) => CodecError::NullCharacter {
+                offset: offset + i,
+                what,
+                spec: null,
+            },
+        }
+    }
+}
+
+/// Checks UTF-8 first, then U+0000 (the order errors are reported in).
+#[inline]
+fn find_flaw(b: &[u8]) -> Option<Flaw> {
+    // Strings on the wire are nearly always ASCII, and `is_ascii` is a
+    // cheaper scan than full UTF-8 validation.
+    if !b.is_ascii()
+        && let Err(e) = std::str::from_utf8(b)
+    {
+        return Some(Flaw::IllFormed(e.valid_up_to()));
+    }
+    memchr::memchr(0, b).map(Flaw::Null)
+}
+
 impl MqttString {
     /// Checks `s` and wraps it. Fails on U+0000 or more than 65 535 bytes.
     pub fn new(s: impl Into<String>) -> Result<Self, CodecError> {
@@ -48,22 +87,32 @@ impl MqttString {
                 max: MAX_STRING_LEN,
             });
         }
-        let (ill_formed, null) = utf8_spec(version);
-        if let Err(e) = std::str::from_utf8(&bytes) {
-            return Err(CodecError::InvalidUtf8 {
-                offset: offset + e.valid_up_to(),
-                what,
-                spec: ill_formed,
-            });
+        match find_flaw(&bytes) {
+            None => Ok(MqttString(bytes)),
+            Some(flaw) => Err(flaw.error(offset, what, version)),
         }
-        if let Some(i) = bytes.iter().position(|b| *b == 0) {
-            return Err(CodecError::NullCharacter {
-                offset: offset + i,
-                what,
-                spec: null,
-            });
+    }
+
+    /// Like [`from_bytes`](Self::from_bytes), and also tells whether the
+    /// string is certainly a valid topic name (non-empty, no wildcards), so
+    /// that PUBLISH, the hot path, scans its topic once. `false` means "not
+    /// known": the caller runs the full topic check.
+    pub(crate) fn from_bytes_topic(
+        bytes: Bytes,
+        offset: usize,
+        what: &'static str,
+        version: Version,
+    ) -> Result<(Self, bool), CodecError> {
+        // Every ASCII byte sequence is well-formed UTF-8, so for ASCII one
+        // search for NUL and the two wildcards settles both checks.
+        if !bytes.is_empty()
+            && bytes.len() <= MAX_STRING_LEN
+            && bytes.is_ascii()
+            && memchr::memchr3(0, b'+', b'#', &bytes).is_none()
+        {
+            return Ok((MqttString(bytes), true));
         }
-        Ok(MqttString(bytes))
+        Self::from_bytes(bytes, offset, what, version).map(|s| (s, false))
     }
 
     /// The string.
