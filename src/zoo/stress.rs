@@ -85,10 +85,10 @@ pub fn race_once(race: Race, faults: FaultSet, mode: Mode) -> Audit {
     let _ = reader.join();
     let _ = other.join();
     crate::ledger::with_actor("caller", || {
-        if let Some(r) = request::reap(&op, "caller: reap") {
-            if let Some(m) = r.result {
-                m.release("caller: SUBACK consumed");
-            }
+        if let Some(r) = request::reap(&op, "caller: reap")
+            && let Some(m) = r.result
+        {
+            m.release("caller: SUBACK consumed");
         }
     });
     kernel.shutdown();
