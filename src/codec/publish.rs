@@ -6,6 +6,7 @@ use super::properties::{
     PropertyBlock, PropertyId as P, UserProperty, once, put, read_block, read_bool,
     read_nonzero_u16, read_subscription_id, read_user, write_block,
 };
+use super::property_box::{PropertyBox, PropertySet};
 use super::read::Reader;
 use super::string::MqttString;
 use super::write::Sink;
@@ -31,8 +32,9 @@ pub struct Publish {
     /// The application message (shares the packet buffer when decoded).
     #[serde(serialize_with = "json::bytes")]
     pub payload: Bytes,
-    /// MQTT 5 properties (must be empty for 3.1.1).
-    pub properties: PublishProperties,
+    /// MQTT 5 properties (must be empty for 3.1.1); boxed, and no
+    /// allocation while empty.
+    pub properties: PropertyBox<PublishProperties>,
 }
 
 /// PUBLISH properties (MQTT 5).
@@ -77,7 +79,7 @@ impl Publish {
             topic,
             packet_id: 0,
             payload,
-            properties: PublishProperties::default(),
+            properties: PropertyBox::default(),
         }
     }
 
@@ -110,10 +112,11 @@ impl Publish {
             }
         };
         let properties = match v {
-            Version::V5 => PublishProperties::read(r)?,
-            Version::V311 => PublishProperties::default(),
+            Version::V5 => PublishProperties::read(r)?.into(),
+            Version::V311 => PropertyBox::default(),
         };
-        if !plain_topic && !(topic.is_empty() && properties.topic_alias.is_some()) {
+        let aliased = topic.is_empty() && properties.topic_alias.is_some();
+        if !plain_topic && !aliased {
             topic_name_at(&topic, topic_offset, v)?;
         }
         let payload = r.rest();
@@ -160,7 +163,7 @@ impl Publish {
             s.u16(self.packet_id);
         }
         match v {
-            Version::V5 => write_block(s, &self.properties, PT)?,
+            Version::V5 => write_block(s, &*self.properties, PT)?,
             Version::V311 if !self.properties.is_empty() => {
                 return Err(CodecError::NotInVersion {
                     offset: 0,
@@ -229,6 +232,19 @@ impl PublishProperties {
         })?;
         Ok(p)
     }
+}
+
+impl PropertySet for PublishProperties {
+    const EMPTY: &'static Self = &PublishProperties {
+        payload_format_indicator: None,
+        message_expiry_interval: None,
+        topic_alias: None,
+        response_topic: None,
+        correlation_data: None,
+        user_properties: Vec::new(),
+        subscription_identifiers: Vec::new(),
+        content_type: None,
+    };
 }
 
 impl PropertyBlock for PublishProperties {
