@@ -361,7 +361,7 @@ impl Packet {
 /// is not known yet.
 pub fn decode(buf: &Bytes, version: Version) -> Result<Packet, CodecError> {
     let h = whole_frame(buf)?;
-    decode_frame(buf, &h, Some(version)).map(|(p, _)| p)
+    decode_owned_frame(buf.clone(), &h, Some(version)).map(|(p, _)| p)
 }
 
 /// Decodes exactly one complete CONNECT of either version and returns the
@@ -404,6 +404,24 @@ fn whole_frame(buf: &Bytes) -> Result<FixedHeader, CodecError> {
         });
     }
     Ok(h)
+}
+
+/// [`decode_frame`] for a frame the caller gives up: the common PUBLISH
+/// then shares the frame's reference instead of taking new ones.
+pub(crate) fn decode_owned_frame(
+    buf: Bytes,
+    h: &FixedHeader,
+    version: Option<Version>,
+) -> Result<(Packet, Version), CodecError> {
+    if let Some(v) = version
+        && h.byte1 >> 4 == PacketType::Publish as u8
+    {
+        return match Publish::decode_plain(buf, h.header_len, h.flags(), v) {
+            Ok(p) => Ok((Packet::Publish(p), v)),
+            Err(buf) => decode_frame(&buf, h, version),
+        };
+    }
+    decode_frame(&buf, h, version)
 }
 
 /// Decodes the frame `buf` (whose header is `h`). With `version` None only

@@ -11,7 +11,7 @@ use super::read::Reader;
 use super::string::MqttString;
 use super::write::Sink;
 use super::{CodecError, PacketType, QoS, Version, json, spec};
-use bytes::Bytes;
+use bytes::{Buf, Bytes};
 use serde::Serialize;
 
 const PT: PacketType = PacketType::Publish;
@@ -128,6 +128,64 @@ impl Publish {
             packet_id,
             payload,
             properties,
+        })
+    }
+
+    /// The common PUBLISH (a topic that [`MqttString::plain_topic_name`]
+    /// accepts, no properties) decoded from the frame it owns: the payload
+    /// is the frame itself, advanced, so the only new reference is the
+    /// topic's. Anything else, errors included, gives the frame back for
+    /// [`decode`](Self::decode), which then reports exactly what it always
+    /// did. `frame` is one whole packet whose fixed header is `header_len`
+    /// bytes.
+    #[inline]
+    pub(crate) fn decode_plain(
+        frame: Bytes,
+        header_len: usize,
+        flags: u8,
+        v: Version,
+    ) -> Result<Publish, Bytes> {
+        let (qos, dup) = match QoS::from_u8((flags >> 1) & 0x03) {
+            Some(q) if !(q == QoS::AtMostOnce && flags & 0x08 != 0) => (q, flags & 0x08 != 0),
+            _ => return Err(frame),
+        };
+        let be16 = |at: usize| match frame.get(at..at + 2) {
+            Some(&[a, b]) => Some(u16::from_be_bytes([a, b])),
+            _ => None,
+        };
+        let Some(topic_len) = be16(header_len) else {
+            return Err(frame);
+        };
+        let topic_start = header_len + 2;
+        let mut pos = topic_start + usize::from(topic_len);
+        let Some(topic) = MqttString::plain_topic_name(&frame, topic_start..pos) else {
+            return Err(frame);
+        };
+        let mut packet_id = 0;
+        if qos != QoS::AtMostOnce {
+            match be16(pos) {
+                Some(id) if id != 0 => packet_id = id,
+                _ => return Err(frame),
+            }
+            pos += 2;
+        }
+        if v == Version::V5 {
+            // A property length of zero; anything else takes the full path.
+            if frame.get(pos) != Some(&0) {
+                return Err(frame);
+            }
+            pos += 1;
+        }
+        let mut payload = frame;
+        payload.advance(pos);
+        Ok(Publish {
+            dup,
+            qos,
+            retain: flags & 0x01 != 0,
+            topic,
+            packet_id,
+            payload,
+            properties: PropertyBox::default(),
         })
     }
 
