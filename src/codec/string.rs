@@ -66,13 +66,43 @@ fn find_flaw(b: &[u8]) -> Option<Flaw> {
 
 /// True if `s` is non-empty, at most [`MAX_STRING_LEN`] bytes, ASCII (so
 /// well-formed UTF-8) and free of NUL, `+` and `#`: certainly a valid
-/// string and topic name.
+/// string and topic name. One pass, 16 bytes at a time; the fixed-size
+/// blocks let the compiler turn each into a few vector compares, where
+/// `is_ascii` followed by `memchr3` cost ~100 instructions for a typical
+/// 46-byte topic.
 #[inline]
 fn is_plain_topic_name(s: &[u8]) -> bool {
-    !s.is_empty()
-        && s.len() <= MAX_STRING_LEN
-        && s.is_ascii()
-        && memchr::memchr3(0, b'+', b'#', s).is_none()
+    if s.is_empty() || s.len() > MAX_STRING_LEN {
+        return false;
+    }
+    let (blocks, tail) = s.as_chunks::<16>();
+    let mut flaws = blocks.iter().fold(0, |acc, b| acc | block_flaws(b));
+    if !tail.is_empty() {
+        // Re-check an overlapping last block rather than a short tail;
+        // short strings are padded with a harmless byte.
+        let last = match s.last_chunk::<16>() {
+            Some(last) => *last,
+            None => {
+                let mut padded = [b'a'; 16];
+                for (p, b) in padded.iter_mut().zip(tail) {
+                    *p = *b;
+                }
+                padded
+            }
+        };
+        flaws |= block_flaws(&last);
+    }
+    flaws == 0
+}
+
+/// Non-zero if a byte of `block` is non-ASCII, NUL, `+` or `#`.
+#[inline(always)]
+fn block_flaws(block: &[u8; 16]) -> u8 {
+    let mut flaws = 0;
+    for &b in block {
+        flaws |= u8::from((b == 0) | (b == b'+') | (b == b'#') | (b >= 0x80));
+    }
+    flaws
 }
 
 impl MqttString {
@@ -198,5 +228,41 @@ impl fmt::Display for MqttString {
 impl Serialize for MqttString {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
+    }
+}
+
+#[cfg(all(test, not(feature = "loom")))]
+mod tests {
+    use super::*;
+
+    /// The plain-topic scan against the obvious byte-by-byte rule, for every
+    /// length around the block size and every position of a bad byte.
+    #[test]
+    fn plain_topic_scan_matches_the_byte_rule() {
+        let rule = |s: &[u8]| {
+            !s.is_empty()
+                && s.iter()
+                    .all(|&b| b != 0 && b != b'+' && b != b'#' && b.is_ascii())
+        };
+        assert!(!is_plain_topic_name(b""));
+        for len in 1..=50 {
+            let good: Vec<u8> = (0..len).map(|i| b"sensor/7-"[i % 9]).collect();
+            assert!(is_plain_topic_name(&good), "{len}");
+            for at in 0..len {
+                for bad in [0u8, b'+', b'#', 0x80, 0xc3, 0xff] {
+                    let mut s = good.clone();
+                    s[at] = bad;
+                    assert_eq!(
+                        is_plain_topic_name(&s),
+                        rule(&s),
+                        "len {len} at {at} byte {bad:#x}"
+                    );
+                    assert!(!is_plain_topic_name(&s));
+                }
+            }
+        }
+        let long = vec![b'a'; MAX_STRING_LEN + 1];
+        assert!(!is_plain_topic_name(&long));
+        assert!(is_plain_topic_name(&long[..MAX_STRING_LEN]));
     }
 }
