@@ -174,6 +174,7 @@ impl FrameDecoder {
     /// them (as the broker's reader does, so that a decode error path has a
     /// message to mishandle) takes frames and then calls
     /// [`decode_frame`](Self::decode_frame).
+    #[inline]
     pub fn next_frame(&mut self) -> Result<Option<Frame>, CodecError> {
         if let Some(e) = &self.failed {
             return Err(e.clone());
@@ -231,6 +232,7 @@ impl FrameDecoder {
     }
 
     /// [`decode_frame`](Self::decode_frame) for a frame nobody else needs.
+    #[inline]
     fn decode_owned_frame(&mut self, frame: Frame) -> Result<Packet, CodecError> {
         match decode_owned_frame(frame.bytes, &frame.header, self.version) {
             Ok((packet, version)) => {

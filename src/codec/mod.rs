@@ -408,6 +408,7 @@ fn whole_frame(buf: &Bytes) -> Result<FixedHeader, CodecError> {
 
 /// [`decode_frame`] for a frame the caller gives up: the common PUBLISH
 /// then shares the frame's reference instead of taking new ones.
+#[inline]
 pub(crate) fn decode_owned_frame(
     buf: Bytes,
     h: &FixedHeader,
