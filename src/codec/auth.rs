@@ -90,7 +90,7 @@ impl Auth {
             });
         }
         let code = self.reason.encode(PT, v)?;
-        if self.reason == ReasonCode::Success && *self.properties == *AuthProperties::EMPTY {
+        if self.reason == ReasonCode::Success && self.properties.is_empty() {
             return Ok(());
         }
         s.u8(code);

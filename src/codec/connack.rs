@@ -134,14 +134,12 @@ impl Connack {
         s.u8(self.reason.encode(PT, v)?);
         match v {
             Version::V5 => write_block(s, &*self.properties, PT),
-            Version::V311 if *self.properties != *ConnackProperties::EMPTY => {
-                Err(CodecError::NotInVersion {
-                    offset: 0,
-                    packet_type: PT,
-                    what: "properties",
-                    version: v,
-                })
-            }
+            Version::V311 if !self.properties.is_empty() => Err(CodecError::NotInVersion {
+                offset: 0,
+                packet_type: PT,
+                what: "properties",
+                version: v,
+            }),
             Version::V311 => Ok(()),
         }
     }

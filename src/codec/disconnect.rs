@@ -81,7 +81,7 @@ impl Disconnect {
 
     pub(crate) fn encode<S: Sink>(&self, v: Version, s: &mut S) -> Result<(), CodecError> {
         let code = self.reason.encode(PT, v)?;
-        let no_props = *self.properties == *DisconnectProperties::EMPTY;
+        let no_props = self.properties.is_empty();
         if v == Version::V311 {
             if !no_props {
                 return Err(CodecError::NotInVersion {

@@ -509,6 +509,9 @@ fn remaining_length(len: usize) -> Result<u32, CodecError> {
 /// Appends the canonical encoding of `packet` in `version` to `out`. Fails,
 /// writing nothing, if the packet is not valid in that version.
 pub fn encode(packet: &Packet, version: Version, out: &mut BytesMut) -> Result<(), CodecError> {
+    if let Packet::Publish(p) = packet {
+        return p.encode_packet(version, out);
+    }
     let mut c = Counter::default();
     let byte1 = packet.encode_body(version, &mut c)?;
     let rl = remaining_length(c.0)?;

@@ -27,6 +27,13 @@ pub trait PropertySet: Default + PartialEq + 'static {
 pub struct PropertyBox<T: PropertySet>(Option<Box<T>>);
 
 impl<T: PropertySet> PropertyBox<T> {
+    /// True when no property is set; without an allocation that is known
+    /// without comparing the fields.
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.0.as_deref().is_none_or(|set| set == T::EMPTY)
+    }
+
     /// The properties, out of the box.
     pub fn into_inner(self) -> T {
         self.0.map(|b| *b).unwrap_or_default()
@@ -94,6 +101,7 @@ mod tests {
     fn empty_sets_do_not_allocate_and_compare_by_content() {
         let empty: PropertyBox<PublishProperties> = PublishProperties::default().into();
         assert!(empty.0.is_none());
+        assert!(empty.is_empty());
         assert_eq!(empty.topic_alias, None);
 
         let mut written = PropertyBox::<PublishProperties>::default();
@@ -102,6 +110,7 @@ mod tests {
         written.deref_mut().topic_alias = Some(7);
         assert!(written.0.is_some());
         assert_ne!(written, empty);
+        assert!(!written.is_empty());
         let set = PublishProperties {
             topic_alias: Some(7),
             ..Default::default()
@@ -110,6 +119,7 @@ mod tests {
         assert_eq!(written.clone().into_inner(), set);
 
         written.topic_alias = None;
+        assert!(written.0.is_some() && written.is_empty());
         assert_eq!(written, empty);
         assert_eq!(format!("{written:?}"), format!("{:?}", empty));
     }

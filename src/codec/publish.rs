@@ -2,6 +2,7 @@
 //! the payload, which stays a slice of the packet buffer.
 
 use super::connect::topic_name_at;
+use super::header::varint_len;
 use super::properties::{
     PropertyBlock, PropertyId as P, UserProperty, once, put, read_block, read_bool,
     read_nonzero_u16, read_subscription_id, read_user, write_block,
@@ -9,9 +10,9 @@ use super::properties::{
 use super::property_box::{PropertyBox, PropertySet};
 use super::read::Reader;
 use super::string::MqttString;
-use super::write::Sink;
+use super::write::{Counter, Sink};
 use super::{CodecError, PacketType, QoS, Version, json, spec};
-use bytes::{Buf, Bytes};
+use bytes::{Buf, Bytes, BytesMut};
 use serde::Serialize;
 
 const PT: PacketType = PacketType::Publish;
@@ -194,7 +195,8 @@ impl Publish {
         (u8::from(self.dup) << 3) | ((self.qos as u8) << 1) | u8::from(self.retain)
     }
 
-    pub(crate) fn encode<S: Sink>(&self, v: Version, s: &mut S) -> Result<(), CodecError> {
+    /// Checks what [`encode`](Self::encode) checks before it writes.
+    fn check_encodable(&self, v: Version) -> Result<(), CodecError> {
         let invalid = |what, why| CodecError::InvalidField {
             offset: 0,
             packet_type: PT,
@@ -212,28 +214,77 @@ impl Publish {
         if self.dup && self.qos == QoS::AtMostOnce {
             return Err(invalid("dup", "must be false for QoS 0 (MQTT-3.3.1-2)"));
         }
-        let aliased = v == Version::V5 && self.properties.topic_alias.is_some();
-        if !(self.topic.is_empty() && aliased) {
+        let aliased =
+            self.topic.is_empty() && v == Version::V5 && self.properties.topic_alias.is_some();
+        if !self.topic.is_plain_topic_name() && !aliased {
             topic_name_at(&self.topic, 0, v)?;
         }
+        if v == Version::V311 && !self.properties.is_empty() {
+            return Err(CodecError::NotInVersion {
+                offset: 0,
+                packet_type: PT,
+                what: "properties",
+                version: v,
+            });
+        }
+        Ok(())
+    }
+
+    pub(crate) fn encode<S: Sink>(&self, v: Version, s: &mut S) -> Result<(), CodecError> {
+        self.check_encodable(v)?;
         s.string(&self.topic);
         if self.qos != QoS::AtMostOnce {
             s.u16(self.packet_id);
         }
-        match v {
-            Version::V5 => write_block(s, &*self.properties, PT)?,
-            Version::V311 if !self.properties.is_empty() => {
-                return Err(CodecError::NotInVersion {
-                    offset: 0,
-                    packet_type: PT,
-                    what: "properties",
-                    version: v,
-                });
-            }
-            Version::V311 => {}
+        if v == Version::V5 {
+            write_block(s, &*self.properties, PT)?;
         }
         s.put(&self.payload);
         Ok(())
+    }
+
+    /// The whole packet appended to `out` in one pass: the Remaining Length
+    /// is summed from the field lengths instead of a counting pass over the
+    /// packet (only a non-empty property block is measured first). Writes
+    /// nothing on error.
+    pub(crate) fn encode_packet(&self, v: Version, out: &mut BytesMut) -> Result<(), CodecError> {
+        self.check_encodable(v)?;
+        let properties = match v {
+            Version::V311 => None,
+            Version::V5 if self.properties.is_empty() => Some(0),
+            Version::V5 => {
+                let mut c = Counter::default();
+                self.properties.emit(&mut c, PT)?;
+                let n = u32::try_from(c.0).unwrap_or(u32::MAX);
+                // The same error write_block gives for an oversized block.
+                Counter::default().varint(n, PT, "property length")?;
+                Some(n)
+            }
+        };
+        let id_len = if self.qos == QoS::AtMostOnce { 0 } else { 2 };
+        let block_len = properties.map_or(0, |n| varint_len(n) + n as usize);
+        let body = 2 + self.topic.len() + id_len + block_len + self.payload.len();
+        let rl = super::remaining_length(body)?;
+        out.reserve(1 + varint_len(rl) + body);
+        let start = out.len();
+        out.u8(((PT as u8) << 4) | self.flags());
+        let written = (|| {
+            out.varint(rl, PT, "remaining length")?;
+            out.string(&self.topic);
+            if id_len != 0 {
+                out.u16(self.packet_id);
+            }
+            if let Some(n) = properties {
+                out.varint(n, PT, "property length")?;
+                self.properties.emit(out, PT)?;
+            }
+            out.put(&self.payload);
+            Ok(())
+        })();
+        if written.is_err() {
+            out.truncate(start);
+        }
+        written
     }
 }
 

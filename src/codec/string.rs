@@ -159,6 +159,13 @@ impl MqttString {
         is_plain_topic_name(buf.get(range.clone())?).then(|| MqttString(buf.slice(range)))
     }
 
+    /// True if the string is certainly a valid topic name (non-empty, ASCII,
+    /// no wildcards); `false` means "run the full topic check".
+    #[inline]
+    pub(crate) fn is_plain_topic_name(&self) -> bool {
+        is_plain_topic_name(&self.0)
+    }
+
     /// The string.
     pub fn as_str(&self) -> &str {
         // SAFETY: every constructor (`from_bytes`, the only one that builds the
