@@ -45,6 +45,13 @@ fn table() -> Vec<(&'static str, codec::Version, &'static str, E)> {
             E::InvalidTopicName { offset: 4, problem: TopicProblem::Wildcard, spec: "MQTT-3.3.2-2" }),
         ("U+0000 in topic name", V311, "30 04 00 02 61 00",
             E::NullCharacter { offset: 5, what: "topic name", spec: "MQTT-1.5.3-2" }),
+        // The string rules are checked before the topic rules, whichever comes first.
+        ("U+0000 after a wildcard in topic name", V311, "30 06 00 04 2b 61 00 62",
+            E::NullCharacter { offset: 6, what: "topic name", spec: "MQTT-1.5.3-2" }),
+        ("ill-formed UTF-8 after a wildcard in topic name", V311, "30 05 00 03 23 61 ff",
+            E::InvalidUtf8 { offset: 6, what: "topic name", spec: "MQTT-1.5.3-1" }),
+        ("wildcard after non-ASCII in topic name", V311, "30 06 00 04 c3 a9 2f 23",
+            E::InvalidTopicName { offset: 4, problem: TopicProblem::Wildcard, spec: "MQTT-3.3.2-2" }),
         ("UTF-16 surrogate in topic name (5.0)", V5, "30 06 00 03 ed a0 80 00",
             E::InvalidUtf8 { offset: 4, what: "topic name", spec: "MQTT-1.5.4-1" }),
         ("empty topic name", V311, "30 02 00 00",

@@ -144,7 +144,7 @@ impl Broker {
         let ack = Connack {
             session_present,
             reason: ReasonCode::Success,
-            properties: props,
+            properties: props.into(),
         };
         self.send(conn, &Packet::Connack(ack), version, "broker: CONNACK");
         p.client_id = Some(client_id.clone());

@@ -253,7 +253,8 @@ fn connack(u: &mut Unstructured<'_>, v: Version) -> Result<Connack> {
             authentication_data: maybe(u, authentication_method.is_some(), |u| bytes(u, 16))?,
             authentication_method,
             user_properties: users(u, v)?,
-        },
+        }
+        .into(),
     })
 }
 
@@ -287,7 +288,8 @@ fn publish(u: &mut Unstructured<'_>, v: Version) -> Result<Publish> {
                 Vec::new()
             },
             content_type: maybe(u, five, string)?,
-        },
+        }
+        .into(),
     })
 }
 
@@ -370,7 +372,8 @@ fn disconnect(u: &mut Unstructured<'_>, v: Version) -> Result<Disconnect> {
             reason_string: maybe(u, five, string)?,
             user_properties: users(u, v)?,
             server_reference: maybe(u, five, string)?,
-        },
+        }
+        .into(),
     })
 }
 
@@ -383,6 +386,7 @@ fn auth(u: &mut Unstructured<'_>) -> Result<Auth> {
             authentication_method,
             reason_string: maybe(u, true, string)?,
             user_properties: users(u, Version::V5)?,
-        },
+        }
+        .into(),
     })
 }

@@ -3,6 +3,7 @@
 use super::properties::{
     PropertyBlock, PropertyId as P, UserProperty, once, put, read_block, read_user, write_block,
 };
+use super::property_box::{PropertyBox, PropertySet};
 use super::read::Reader;
 use super::reason::ReasonCode;
 use super::string::MqttString;
@@ -18,8 +19,8 @@ const PT: PacketType = PacketType::Auth;
 pub struct Auth {
     /// Success, ContinueAuthentication or ReAuthenticate.
     pub reason: ReasonCode,
-    /// Properties.
-    pub properties: AuthProperties,
+    /// Properties; boxed, and no allocation while empty.
+    pub properties: PropertyBox<AuthProperties>,
 }
 
 /// AUTH properties.
@@ -46,14 +47,15 @@ impl Auth {
     pub(crate) fn decode(r: &mut Reader<'_>) -> Result<Self, CodecError> {
         let mut a = Auth {
             reason: ReasonCode::Success,
-            properties: AuthProperties::default(),
+            properties: PropertyBox::default(),
         };
         if r.is_empty() {
             return Ok(a);
         }
         let at = r.pos();
         a.reason = ReasonCode::decode(r.u8("reason code")?, PT, Version::V5, at)?;
-        let p = &mut a.properties;
+        let mut props = AuthProperties::default();
+        let p = &mut props;
         let start = read_block(r, PT, |id, r, off| {
             match id {
                 P::AuthenticationMethod => {
@@ -74,6 +76,7 @@ impl Auth {
                 packet_type: PT,
             });
         }
+        a.properties = props.into();
         Ok(a)
     }
 
@@ -87,12 +90,21 @@ impl Auth {
             });
         }
         let code = self.reason.encode(PT, v)?;
-        if self.reason == ReasonCode::Success && self.properties == AuthProperties::default() {
+        if self.reason == ReasonCode::Success && self.properties.is_empty() {
             return Ok(());
         }
         s.u8(code);
-        write_block(s, &self.properties, PT)
+        write_block(s, &*self.properties, PT)
     }
+}
+
+impl PropertySet for AuthProperties {
+    const EMPTY: &'static Self = &AuthProperties {
+        authentication_method: None,
+        authentication_data: None,
+        reason_string: None,
+        user_properties: Vec::new(),
+    };
 }
 
 impl PropertyBlock for AuthProperties {

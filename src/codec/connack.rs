@@ -5,6 +5,7 @@ use super::properties::{
     PropertyBlock, PropertyId as P, UserProperty, once, put, read_block, read_bool,
     read_nonzero_u16, read_nonzero_u32, read_user, write_block,
 };
+use super::property_box::{PropertyBox, PropertySet};
 use super::read::Reader;
 use super::reason::ReasonCode;
 use super::string::MqttString;
@@ -24,8 +25,9 @@ pub struct Connack {
     /// UnsupportedProtocolVersion, ClientIdentifierNotValid,
     /// ServerUnavailable, BadUserNameOrPassword, NotAuthorized).
     pub reason: ReasonCode,
-    /// MQTT 5 properties (must be empty for 3.1.1).
-    pub properties: ConnackProperties,
+    /// MQTT 5 properties (must be empty for 3.1.1); boxed, and no
+    /// allocation while empty.
+    pub properties: PropertyBox<ConnackProperties>,
 }
 
 /// CONNACK properties (MQTT 5).
@@ -109,8 +111,8 @@ impl Connack {
             });
         }
         let properties = match v {
-            Version::V5 => ConnackProperties::read(r)?,
-            Version::V311 => ConnackProperties::default(),
+            Version::V5 => ConnackProperties::read(r)?.into(),
+            Version::V311 => PropertyBox::default(),
         };
         Ok(Connack {
             session_present,
@@ -131,15 +133,13 @@ impl Connack {
         s.u8(u8::from(self.session_present));
         s.u8(self.reason.encode(PT, v)?);
         match v {
-            Version::V5 => write_block(s, &self.properties, PT),
-            Version::V311 if self.properties != ConnackProperties::default() => {
-                Err(CodecError::NotInVersion {
-                    offset: 0,
-                    packet_type: PT,
-                    what: "properties",
-                    version: v,
-                })
-            }
+            Version::V5 => write_block(s, &*self.properties, PT),
+            Version::V311 if !self.properties.is_empty() => Err(CodecError::NotInVersion {
+                offset: 0,
+                packet_type: PT,
+                what: "properties",
+                version: v,
+            }),
             Version::V311 => Ok(()),
         }
     }
@@ -231,6 +231,28 @@ impl ConnackProperties {
         }
         Ok(p)
     }
+}
+
+impl PropertySet for ConnackProperties {
+    const EMPTY: &'static Self = &ConnackProperties {
+        session_expiry_interval: None,
+        receive_maximum: None,
+        maximum_qos: None,
+        retain_available: None,
+        maximum_packet_size: None,
+        assigned_client_identifier: None,
+        topic_alias_maximum: None,
+        reason_string: None,
+        wildcard_subscription_available: None,
+        subscription_identifiers_available: None,
+        shared_subscription_available: None,
+        server_keep_alive: None,
+        response_information: None,
+        server_reference: None,
+        authentication_method: None,
+        authentication_data: None,
+        user_properties: Vec::new(),
+    };
 }
 
 impl PropertyBlock for ConnackProperties {

@@ -4,6 +4,7 @@
 use super::properties::{
     PropertyBlock, PropertyId as P, UserProperty, once, put, read_block, read_user, write_block,
 };
+use super::property_box::{PropertyBox, PropertySet};
 use super::read::Reader;
 use super::reason::ReasonCode;
 use super::string::MqttString;
@@ -18,15 +19,16 @@ const PT: PacketType = PacketType::Disconnect;
 pub struct Disconnect {
     /// Reason code (3.1.1: always Success, i.e. normal disconnection).
     pub reason: ReasonCode,
-    /// MQTT 5 properties (must be empty for 3.1.1).
-    pub properties: DisconnectProperties,
+    /// MQTT 5 properties (must be empty for 3.1.1); boxed, and no
+    /// allocation while empty.
+    pub properties: PropertyBox<DisconnectProperties>,
 }
 
 impl Default for Disconnect {
     fn default() -> Self {
         Disconnect {
             reason: ReasonCode::Success,
-            properties: DisconnectProperties::default(),
+            properties: PropertyBox::default(),
         }
     }
 }
@@ -59,7 +61,8 @@ impl Disconnect {
         if r.is_empty() {
             return Ok(d);
         }
-        let p = &mut d.properties;
+        let mut props = DisconnectProperties::default();
+        let p = &mut props;
         read_block(r, PT, |id, r, off| {
             match id {
                 P::SessionExpiryInterval => {
@@ -72,12 +75,13 @@ impl Disconnect {
             }
             Ok(true)
         })?;
+        d.properties = props.into();
         Ok(d)
     }
 
     pub(crate) fn encode<S: Sink>(&self, v: Version, s: &mut S) -> Result<(), CodecError> {
         let code = self.reason.encode(PT, v)?;
-        let no_props = self.properties == DisconnectProperties::default();
+        let no_props = self.properties.is_empty();
         if v == Version::V311 {
             if !no_props {
                 return Err(CodecError::NotInVersion {
@@ -96,8 +100,17 @@ impl Disconnect {
             return Ok(());
         }
         s.u8(code);
-        write_block(s, &self.properties, PT)
+        write_block(s, &*self.properties, PT)
     }
+}
+
+impl PropertySet for DisconnectProperties {
+    const EMPTY: &'static Self = &DisconnectProperties {
+        session_expiry_interval: None,
+        reason_string: None,
+        user_properties: Vec::new(),
+        server_reference: None,
+    };
 }
 
 impl PropertyBlock for DisconnectProperties {

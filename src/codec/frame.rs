@@ -2,7 +2,7 @@
 //! records deliver them), complete packets come out, partial ones wait.
 
 use super::header::{FixedHeader, parse_fixed_header};
-use super::{CodecError, Packet, Version, decode_frame};
+use super::{CodecError, Packet, Version, decode_frame, decode_owned_frame};
 use bytes::{Bytes, BytesMut};
 
 /// Maximum packet size a [`FrameDecoder`] accepts unless told otherwise
@@ -164,7 +164,7 @@ impl FrameDecoder {
     /// The next complete packet, `Ok(None)` if more bytes are needed.
     pub fn next_packet(&mut self) -> Result<Option<Packet>, CodecError> {
         match self.next_frame()? {
-            Some(frame) => self.decode_frame(&frame).map(Some),
+            Some(frame) => self.decode_owned_frame(frame).map(Some),
             None => Ok(None),
         }
     }
@@ -174,6 +174,7 @@ impl FrameDecoder {
     /// them (as the broker's reader does, so that a decode error path has a
     /// message to mishandle) takes frames and then calls
     /// [`decode_frame`](Self::decode_frame).
+    #[inline]
     pub fn next_frame(&mut self) -> Result<Option<Frame>, CodecError> {
         if let Some(e) = &self.failed {
             return Err(e.clone());
@@ -222,6 +223,18 @@ impl FrameDecoder {
             return Err(e.clone());
         }
         match decode_frame(&frame.bytes, &frame.header, self.version) {
+            Ok((packet, version)) => {
+                self.version = Some(version);
+                Ok(packet)
+            }
+            Err(e) => Err(self.fail(e.shifted(frame.offset))),
+        }
+    }
+
+    /// [`decode_frame`](Self::decode_frame) for a frame nobody else needs.
+    #[inline]
+    fn decode_owned_frame(&mut self, frame: Frame) -> Result<Packet, CodecError> {
+        match decode_owned_frame(frame.bytes, &frame.header, self.version) {
             Ok((packet, version)) => {
                 self.version = Some(version);
                 Ok(packet)

@@ -84,6 +84,7 @@ impl FixedHeader {
 
 /// Parses the fixed header at the front of `s`. `Ok(None)` means more bytes
 /// are needed to know the Remaining Length.
+#[inline]
 pub fn parse_fixed_header(s: &[u8]) -> Result<Option<FixedHeader>, CodecError> {
     let Some((&byte1, rest)) = s.split_first() else {
         return Ok(None);

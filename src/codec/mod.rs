@@ -51,6 +51,7 @@ mod frame;
 mod header;
 mod json;
 mod properties;
+mod property_box;
 mod publish;
 mod read;
 mod reason;
@@ -71,6 +72,7 @@ pub use error::CodecError;
 pub use frame::{DEFAULT_MAX_PACKET_SIZE, Frame, FrameDecoder};
 pub use header::{FixedHeader, MAX_VARINT, parse_fixed_header};
 pub use properties::{AckProperties, PropertyId, UserProperty};
+pub use property_box::{PropertyBox, PropertySet};
 pub use publish::{Publish, PublishProperties};
 pub use reason::ReasonCode;
 pub use string::{MAX_STRING_LEN, MqttString};
@@ -359,7 +361,7 @@ impl Packet {
 /// is not known yet.
 pub fn decode(buf: &Bytes, version: Version) -> Result<Packet, CodecError> {
     let h = whole_frame(buf)?;
-    decode_frame(buf, &h, Some(version)).map(|(p, _)| p)
+    decode_owned_frame(buf.clone(), &h, Some(version)).map(|(p, _)| p)
 }
 
 /// Decodes exactly one complete CONNECT of either version and returns the
@@ -402,6 +404,25 @@ fn whole_frame(buf: &Bytes) -> Result<FixedHeader, CodecError> {
         });
     }
     Ok(h)
+}
+
+/// [`decode_frame`] for a frame the caller gives up: the common PUBLISH
+/// then shares the frame's reference instead of taking new ones.
+#[inline]
+pub(crate) fn decode_owned_frame(
+    buf: Bytes,
+    h: &FixedHeader,
+    version: Option<Version>,
+) -> Result<(Packet, Version), CodecError> {
+    if let Some(v) = version
+        && h.byte1 >> 4 == PacketType::Publish as u8
+    {
+        return match Publish::decode_plain(buf, h.header_len, h.flags(), v) {
+            Ok(p) => Ok((Packet::Publish(p), v)),
+            Err(buf) => decode_frame(&buf, h, version),
+        };
+    }
+    decode_frame(&buf, h, version)
 }
 
 /// Decodes the frame `buf` (whose header is `h`). With `version` None only
@@ -488,6 +509,9 @@ fn remaining_length(len: usize) -> Result<u32, CodecError> {
 /// Appends the canonical encoding of `packet` in `version` to `out`. Fails,
 /// writing nothing, if the packet is not valid in that version.
 pub fn encode(packet: &Packet, version: Version, out: &mut BytesMut) -> Result<(), CodecError> {
+    if let Packet::Publish(p) = packet {
+        return p.encode_packet(version, out);
+    }
     let mut c = Counter::default();
     let byte1 = packet.encode_body(version, &mut c)?;
     let rl = remaining_length(c.0)?;

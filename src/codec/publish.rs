@@ -2,15 +2,17 @@
 //! the payload, which stays a slice of the packet buffer.
 
 use super::connect::topic_name_at;
+use super::header::varint_len;
 use super::properties::{
     PropertyBlock, PropertyId as P, UserProperty, once, put, read_block, read_bool,
     read_nonzero_u16, read_subscription_id, read_user, write_block,
 };
+use super::property_box::{PropertyBox, PropertySet};
 use super::read::Reader;
 use super::string::MqttString;
-use super::write::Sink;
+use super::write::{Counter, Sink};
 use super::{CodecError, PacketType, QoS, Version, json, spec};
-use bytes::Bytes;
+use bytes::{Buf, Bytes, BytesMut};
 use serde::Serialize;
 
 const PT: PacketType = PacketType::Publish;
@@ -31,8 +33,9 @@ pub struct Publish {
     /// The application message (shares the packet buffer when decoded).
     #[serde(serialize_with = "json::bytes")]
     pub payload: Bytes,
-    /// MQTT 5 properties (must be empty for 3.1.1).
-    pub properties: PublishProperties,
+    /// MQTT 5 properties (must be empty for 3.1.1); boxed, and no
+    /// allocation while empty.
+    pub properties: PropertyBox<PublishProperties>,
 }
 
 /// PUBLISH properties (MQTT 5).
@@ -77,7 +80,7 @@ impl Publish {
             topic,
             packet_id: 0,
             payload,
-            properties: PublishProperties::default(),
+            properties: PropertyBox::default(),
         }
     }
 
@@ -93,7 +96,7 @@ impl Publish {
             return Err(CodecError::DupOnQos0 { offset: 0 });
         }
         let topic_offset = r.pos() + 2;
-        let topic = r.string("topic name")?;
+        let (topic, plain_topic) = r.topic_string("topic name")?;
         let packet_id = if qos == QoS::AtMostOnce {
             0
         } else {
@@ -110,10 +113,11 @@ impl Publish {
             }
         };
         let properties = match v {
-            Version::V5 => PublishProperties::read(r)?,
-            Version::V311 => PublishProperties::default(),
+            Version::V5 => PublishProperties::read(r)?.into(),
+            Version::V311 => PropertyBox::default(),
         };
-        if !(topic.is_empty() && properties.topic_alias.is_some()) {
+        let aliased = topic.is_empty() && properties.topic_alias.is_some();
+        if !plain_topic && !aliased {
             topic_name_at(&topic, topic_offset, v)?;
         }
         let payload = r.rest();
@@ -128,12 +132,71 @@ impl Publish {
         })
     }
 
+    /// The common PUBLISH (a topic that [`MqttString::plain_topic_name`]
+    /// accepts, no properties) decoded from the frame it owns: the payload
+    /// is the frame itself, advanced, so the only new reference is the
+    /// topic's. Anything else, errors included, gives the frame back for
+    /// [`decode`](Self::decode), which then reports exactly what it always
+    /// did. `frame` is one whole packet whose fixed header is `header_len`
+    /// bytes.
+    #[inline]
+    pub(crate) fn decode_plain(
+        frame: Bytes,
+        header_len: usize,
+        flags: u8,
+        v: Version,
+    ) -> Result<Publish, Bytes> {
+        let (qos, dup) = match QoS::from_u8((flags >> 1) & 0x03) {
+            Some(q) if !(q == QoS::AtMostOnce && flags & 0x08 != 0) => (q, flags & 0x08 != 0),
+            _ => return Err(frame),
+        };
+        let be16 = |at: usize| match frame.get(at..at + 2) {
+            Some(&[a, b]) => Some(u16::from_be_bytes([a, b])),
+            _ => None,
+        };
+        let Some(topic_len) = be16(header_len) else {
+            return Err(frame);
+        };
+        let topic_start = header_len + 2;
+        let mut pos = topic_start + usize::from(topic_len);
+        let Some(topic) = MqttString::plain_topic_name(&frame, topic_start..pos) else {
+            return Err(frame);
+        };
+        let mut packet_id = 0;
+        if qos != QoS::AtMostOnce {
+            match be16(pos) {
+                Some(id) if id != 0 => packet_id = id,
+                _ => return Err(frame),
+            }
+            pos += 2;
+        }
+        if v == Version::V5 {
+            // A property length of zero; anything else takes the full path.
+            if frame.get(pos) != Some(&0) {
+                return Err(frame);
+            }
+            pos += 1;
+        }
+        let mut payload = frame;
+        payload.advance(pos);
+        Ok(Publish {
+            dup,
+            qos,
+            retain: flags & 0x01 != 0,
+            topic,
+            packet_id,
+            payload,
+            properties: PropertyBox::default(),
+        })
+    }
+
     /// The fixed header flags nibble.
     pub(crate) fn flags(&self) -> u8 {
         (u8::from(self.dup) << 3) | ((self.qos as u8) << 1) | u8::from(self.retain)
     }
 
-    pub(crate) fn encode<S: Sink>(&self, v: Version, s: &mut S) -> Result<(), CodecError> {
+    /// Checks what [`encode`](Self::encode) checks before it writes.
+    fn check_encodable(&self, v: Version) -> Result<(), CodecError> {
         let invalid = |what, why| CodecError::InvalidField {
             offset: 0,
             packet_type: PT,
@@ -151,28 +214,77 @@ impl Publish {
         if self.dup && self.qos == QoS::AtMostOnce {
             return Err(invalid("dup", "must be false for QoS 0 (MQTT-3.3.1-2)"));
         }
-        let aliased = v == Version::V5 && self.properties.topic_alias.is_some();
-        if !(self.topic.is_empty() && aliased) {
+        let aliased =
+            self.topic.is_empty() && v == Version::V5 && self.properties.topic_alias.is_some();
+        if !self.topic.is_plain_topic_name() && !aliased {
             topic_name_at(&self.topic, 0, v)?;
         }
+        if v == Version::V311 && !self.properties.is_empty() {
+            return Err(CodecError::NotInVersion {
+                offset: 0,
+                packet_type: PT,
+                what: "properties",
+                version: v,
+            });
+        }
+        Ok(())
+    }
+
+    pub(crate) fn encode<S: Sink>(&self, v: Version, s: &mut S) -> Result<(), CodecError> {
+        self.check_encodable(v)?;
         s.string(&self.topic);
         if self.qos != QoS::AtMostOnce {
             s.u16(self.packet_id);
         }
-        match v {
-            Version::V5 => write_block(s, &self.properties, PT)?,
-            Version::V311 if !self.properties.is_empty() => {
-                return Err(CodecError::NotInVersion {
-                    offset: 0,
-                    packet_type: PT,
-                    what: "properties",
-                    version: v,
-                });
-            }
-            Version::V311 => {}
+        if v == Version::V5 {
+            write_block(s, &*self.properties, PT)?;
         }
         s.put(&self.payload);
         Ok(())
+    }
+
+    /// The whole packet appended to `out` in one pass: the Remaining Length
+    /// is summed from the field lengths instead of a counting pass over the
+    /// packet (only a non-empty property block is measured first). Writes
+    /// nothing on error.
+    pub(crate) fn encode_packet(&self, v: Version, out: &mut BytesMut) -> Result<(), CodecError> {
+        self.check_encodable(v)?;
+        let properties = match v {
+            Version::V311 => None,
+            Version::V5 if self.properties.is_empty() => Some(0),
+            Version::V5 => {
+                let mut c = Counter::default();
+                self.properties.emit(&mut c, PT)?;
+                let n = u32::try_from(c.0).unwrap_or(u32::MAX);
+                // The same error write_block gives for an oversized block.
+                Counter::default().varint(n, PT, "property length")?;
+                Some(n)
+            }
+        };
+        let id_len = if self.qos == QoS::AtMostOnce { 0 } else { 2 };
+        let block_len = properties.map_or(0, |n| varint_len(n) + n as usize);
+        let body = 2 + self.topic.len() + id_len + block_len + self.payload.len();
+        let rl = super::remaining_length(body)?;
+        out.reserve(1 + varint_len(rl) + body);
+        let start = out.len();
+        out.u8(((PT as u8) << 4) | self.flags());
+        let written = (|| {
+            out.varint(rl, PT, "remaining length")?;
+            out.string(&self.topic);
+            if id_len != 0 {
+                out.u16(self.packet_id);
+            }
+            if let Some(n) = properties {
+                out.varint(n, PT, "property length")?;
+                self.properties.emit(out, PT)?;
+            }
+            out.put(&self.payload);
+            Ok(())
+        })();
+        if written.is_err() {
+            out.truncate(start);
+        }
+        written
     }
 }
 
@@ -229,6 +341,19 @@ impl PublishProperties {
         })?;
         Ok(p)
     }
+}
+
+impl PropertySet for PublishProperties {
+    const EMPTY: &'static Self = &PublishProperties {
+        payload_format_indicator: None,
+        message_expiry_interval: None,
+        topic_alias: None,
+        response_topic: None,
+        correlation_data: None,
+        user_properties: Vec::new(),
+        subscription_identifiers: Vec::new(),
+        content_type: None,
+    };
 }
 
 impl PropertyBlock for PublishProperties {

@@ -148,6 +148,16 @@ impl<'a> Reader<'a> {
         MqttString::from_bytes(b, at, what, self.version)
     }
 
+    /// A UTF-8 Encoded String meant as a topic name, checked as a string;
+    /// true if it is also certainly a valid topic name (see
+    /// [`MqttString::from_bytes_topic`]).
+    #[inline]
+    pub fn topic_string(&mut self, what: &'static str) -> Result<(MqttString, bool), CodecError> {
+        let b = self.binary(what)?;
+        let at = self.pos - b.len();
+        MqttString::from_bytes_topic(b, at, what, self.version)
+    }
+
     /// Everything left, shared with the packet buffer.
     pub fn rest(&mut self) -> Bytes {
         let b = self.buf.slice(self.pos..self.end);

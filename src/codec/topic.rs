@@ -62,7 +62,7 @@ pub fn check_topic_name(name: &str) -> Result<(), TopicProblem> {
     if name.is_empty() {
         return Err(TopicProblem::Empty);
     }
-    if name.bytes().any(|b| b == b'+' || b == b'#') {
+    if memchr::memchr2(b'+', b'#', name.as_bytes()).is_some() {
         return Err(TopicProblem::Wildcard);
     }
     Ok(())

@@ -7,9 +7,9 @@
 
 use super::script::{Script, ScriptWriter};
 use crate::codec::{
-    self, AckProperties, Connack, Connect, ConnectProperties, Disconnect, DisconnectProperties,
-    MqttString, Packet, PubResponse, Publish, QoS, ReasonCode, RetainHandling, Suback, Subscribe,
-    Subscription, SubscriptionOptions, Unsuback, Unsubscribe, Version, Will,
+    self, AckProperties, Connack, Connect, ConnectProperties, Disconnect, MqttString, Packet,
+    PubResponse, Publish, QoS, ReasonCode, RetainHandling, Suback, Subscribe, Subscription,
+    SubscriptionOptions, Unsuback, Unsubscribe, Version, Will,
 };
 use bytes::{Bytes, BytesMut};
 
@@ -274,7 +274,7 @@ impl ClientPacket {
                 } else {
                     ReasonCode::Success
                 },
-                properties: DisconnectProperties::default(),
+                properties: Default::default(),
             }),
         }
     }
@@ -432,7 +432,7 @@ impl BrokerPacket {
                 } else {
                     ReasonCode::Success
                 },
-                properties: DisconnectProperties::default(),
+                properties: Default::default(),
             }),
         }
     }

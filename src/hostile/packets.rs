@@ -1,9 +1,9 @@
 //! The well-formed packets both hostile peers send, built on the codec.
 
 use crate::codec::{
-    self, AckProperties, Connack, ConnackProperties, Connect, ConnectProperties, MqttString,
-    Packet, PubResponse, Publish, QoS, ReasonCode, Suback, Subscribe, SubscribeProperties,
-    Subscription, SubscriptionOptions, Version,
+    self, AckProperties, Connack, Connect, ConnectProperties, MqttString, Packet, PubResponse,
+    Publish, QoS, ReasonCode, Suback, Subscribe, SubscribeProperties, Subscription,
+    SubscriptionOptions, Version,
 };
 use bytes::{Bytes, BytesMut};
 
@@ -36,7 +36,7 @@ pub fn connack(reason: ReasonCode) -> Packet {
     Packet::Connack(Connack {
         session_present: false,
         reason,
-        properties: ConnackProperties::default(),
+        properties: Default::default(),
     })
 }
 
