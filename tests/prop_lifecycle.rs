@@ -21,17 +21,13 @@ use mqtls_harness::ledger::{Ledger, Mode};
 use mqtls_harness::lifecycle::action::{Action, Dir, sequence};
 use mqtls_harness::lifecycle::driver::SimDriver;
 use mqtls_harness::lifecycle::run::{Ending, run_sequence};
+use mqtls_harness::lifecycle::search::{MAX_LEN, describe, find_failing_sequence};
 use proptest::prelude::*;
-use proptest::test_runner::{
-    Config, FileFailurePersistence, RngAlgorithm, TestError, TestRng, TestRunner,
-};
+use proptest::test_runner::{Config, FileFailurePersistence};
 
 /// Cases of the model test with no fault (fast enough for `cargo test` on
 /// two cores in debug builds).
 const DEFAULT_CASES: u32 = 256;
-
-/// Longest generated sequence.
-const MAX_LEN: usize = 40;
 
 /// Cases the detection runner tries before giving up on a fault.
 const DETECTION_CASES: u32 = 2_000;
@@ -83,42 +79,18 @@ proptest! {
     }
 }
 
-/// Runs the model test with `fault` on from a fixed seed and returns the
-/// shrunk failing sequence and its failure, or `None` when no case failed.
-fn find_failure(fault: Fault) -> Option<(Vec<Action>, String)> {
-    let faults = FaultSet::only(fault);
-    let config = Config {
-        cases: DETECTION_CASES,
-        failure_persistence: None,
-        max_shrink_iters: 10_000,
-        ..Config::default()
-    };
-    let mut runner =
-        TestRunner::new_with_rng(config, TestRng::deterministic_rng(RngAlgorithm::ChaCha));
-    let result = runner.run(&sequence(MAX_LEN), |actions| {
-        run_sim(faults, &actions, Ending::Close).map_err(TestCaseError::fail)
-    });
-    match result {
-        Ok(()) => None,
-        Err(TestError::Fail(_, actions)) => {
-            let why = explain(faults, &actions, Ending::Close);
-            Some((actions, why))
-        }
-        Err(TestError::Abort(why)) => panic!("{fault}: runner aborted: {why}"),
-    }
-}
-
 /// Finds `fault`, prints its shrunk sequence, and checks it is short and
 /// fails for an ownership reason.
 fn assert_found(fault: Fault, max_steps: usize) -> (Vec<Action>, String) {
-    let Some((actions, why)) = find_failure(fault) else {
+    let faults = FaultSet::only(fault);
+    let found = find_failing_sequence(DETECTION_CASES, 10_000, |actions| {
+        run_sim(faults, actions, Ending::Close)
+    });
+    let Some(actions) = found.unwrap_or_else(|why| panic!("{fault}: runner aborted: {why}")) else {
         panic!("{fault}: no failing sequence in {DETECTION_CASES} cases");
     };
-    eprintln!("{fault}: shrunk to {} steps:", actions.len());
-    for a in &actions {
-        eprintln!("  {a:?}");
-    }
-    eprintln!("  => {why}");
+    let why = explain(faults, &actions, Ending::Close);
+    eprintln!("{}", describe(fault.name(), &actions, &why));
     assert!(
         actions.len() <= max_steps,
         "{fault}: shrunk sequence has {} steps, expected at most {max_steps}: {actions:#?}",

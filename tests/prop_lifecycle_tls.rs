@@ -17,18 +17,14 @@ use mqtls_harness::faults::{Fault, FaultSet};
 use mqtls_harness::ledger::{Ledger, Mode};
 use mqtls_harness::lifecycle::action::{Action, Dir, Session, sequence};
 use mqtls_harness::lifecycle::run::{Ending, run_sequence};
+use mqtls_harness::lifecycle::search::{MAX_LEN, describe, find_failing_sequence};
 use mqtls_harness::lifecycle::tls_driver::{TlsDriver, TransportLog};
 use proptest::prelude::*;
-use proptest::test_runner::{
-    Config, FileFailurePersistence, RngAlgorithm, TestError, TestRng, TestRunner,
-};
+use proptest::test_runner::{Config, FileFailurePersistence};
 use std::sync::OnceLock;
 
 /// Cases of the model test (each opens a few TLS connections).
 const DEFAULT_CASES: u32 = 24;
-
-/// Longest generated sequence (as in the in-memory test).
-const MAX_LEN: usize = 40;
 
 /// Cases the detection runner tries before giving up.
 const DETECTION_CASES: u32 = 200;
@@ -167,28 +163,14 @@ fn a_fixed_sequence_runs_over_tls_connections() {
 /// returns the shrunk failing sequence and its failure, printed.
 fn find_over_tls(fault: Fault, max_steps: usize) -> (Vec<Action>, String) {
     let faults = FaultSet::only(fault);
-    let config = Config {
-        cases: DETECTION_CASES,
-        failure_persistence: None,
-        max_shrink_iters: DETECTION_SHRINK_ITERS,
-        ..Config::default()
-    };
-    let mut runner =
-        TestRunner::new_with_rng(config, TestRng::deterministic_rng(RngAlgorithm::ChaCha));
-    let result = runner.run(&sequence(MAX_LEN), |actions| {
-        run_tls(faults, &actions, Ending::Close).map_err(TestCaseError::fail)
+    let found = find_failing_sequence(DETECTION_CASES, DETECTION_SHRINK_ITERS, |actions| {
+        run_tls(faults, actions, Ending::Close)
     });
-    let actions = match result {
-        Ok(()) => panic!("{fault}: no failing sequence in {DETECTION_CASES} cases over TLS"),
-        Err(TestError::Fail(_, actions)) => actions,
-        Err(TestError::Abort(why)) => panic!("{fault}: runner aborted: {why}"),
+    let Some(actions) = found.unwrap_or_else(|why| panic!("{fault}: runner aborted: {why}")) else {
+        panic!("{fault}: no failing sequence in {DETECTION_CASES} cases over TLS");
     };
     let why = explain(faults, &actions, Ending::Close);
-    eprintln!("{fault} over TLS: shrunk to {} steps:", actions.len());
-    for a in &actions {
-        eprintln!("  {a:?}");
-    }
-    eprintln!("  => {why}");
+    eprintln!("{}", describe(&format!("{fault} over TLS"), &actions, &why));
     assert!(
         actions.len() <= max_steps,
         "{fault}: shrunk sequence has {} steps, expected at most {max_steps}: {actions:#?}",

@@ -11,4 +11,5 @@ pub mod action;
 pub mod driver;
 pub mod model;
 pub mod run;
+pub mod search;
 pub mod tls_driver;

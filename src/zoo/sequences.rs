@@ -9,12 +9,11 @@ use crate::ledger::{Ledger, Mode, Violation};
 use crate::lifecycle::action::{Action, sequence};
 use crate::lifecycle::driver::SimDriver;
 use crate::lifecycle::run::{Ending, run_sequence};
+use crate::lifecycle::search::MAX_LEN;
 use proptest::strategy::{Strategy, ValueTree};
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 use std::time::{Duration, Instant};
 
-/// Longest generated sequence.
-const MAX_LEN: usize = 40;
 /// Replays spent shrinking one failure.
 const MAX_SHRINK_STEPS: usize = 4_000;
 
