@@ -91,7 +91,9 @@ mod bench {
             if let Some(w) = workers {
                 rt.worker_threads(w);
             }
-            let rt = rt.enable_all().thread_name("broker").build().unwrap();
+            // The threads carry the target's name, so its CPU time can be read
+            // from /proc.
+            let rt = rt.enable_all().thread_name(name).build().unwrap();
             let opts =
                 ServerOptions::tls(tls.server.clone(), SocketAddr::from(([127, 0, 0, 1], 0)));
             let server = rt.block_on(Server::start(opts, Ledger::new(mode))).unwrap();
@@ -175,6 +177,47 @@ mod bench {
                 Kind::Mosquitto { child, .. } => {
                     child.kill().ok();
                     child.wait().ok();
+                }
+            }
+        }
+    }
+
+    /// User plus system CPU time of a `/proc/.../stat` line.
+    fn stat_cpu(stat: &str) -> Option<Duration> {
+        // Fields after the command name (which may hold spaces): utime and
+        // stime are the 12th and 13th.
+        let rest = &stat[stat.rfind(')')? + 1..];
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        let ticks: u64 = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
+        // SAFETY: sysconf only reads a configuration value.
+        let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+        Some(Duration::from_micros(ticks * 1_000_000 / hz))
+    }
+
+    impl Target {
+        /// CPU time the broker used so far: mosquitto's process, or the
+        /// threads of our broker's runtime (named after the target).
+        fn cpu(&self) -> Duration {
+            match &self.kind {
+                Kind::Mosquitto { child, .. } => {
+                    std::fs::read_to_string(format!("/proc/{}/stat", child.id()))
+                        .ok()
+                        .and_then(|s| stat_cpu(&s))
+                        .unwrap_or_default()
+                }
+                Kind::Ours { .. } => {
+                    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+                        return Duration::ZERO;
+                    };
+                    tasks
+                        .flatten()
+                        .filter(|t| {
+                            std::fs::read_to_string(t.path().join("comm"))
+                                .is_ok_and(|c| c.trim() == self.name)
+                        })
+                        .filter_map(|t| std::fs::read_to_string(t.path().join("stat")).ok())
+                        .filter_map(|s| stat_cpu(&s))
+                        .sum()
                 }
             }
         }
@@ -484,6 +527,8 @@ mod bench {
     struct Row {
         cfg: Config,
         rounds: Vec<Vec<(&'static str, f64)>>,
+        /// Broker CPU time per delivered message, over all rounds.
+        cpu_per_msg: Vec<(&'static str, Duration)>,
     }
 
     fn median(mut v: Vec<f64>) -> Option<f64> {
@@ -503,6 +548,13 @@ mod bench {
                     .filter_map(|r| r.iter().find(|(t, _)| *t == name).map(|(_, v)| *v))
                     .collect(),
             )
+        }
+
+        fn cpu(&self, name: &str) -> Option<Duration> {
+            self.cpu_per_msg
+                .iter()
+                .find(|(t, _)| *t == name)
+                .map(|(_, d)| *d)
         }
 
         /// The median over rounds of `a / b`, each ratio from one round's
@@ -598,9 +650,11 @@ mod bench {
                 });
             }
             g.finish();
+            let (rounds, cpu_per_msg) = interleaved(&load, &targets, &mut rigs, cfg);
             rows.push(Row {
                 cfg,
-                rounds: interleaved(&load, &targets, &mut rigs, cfg),
+                rounds,
+                cpu_per_msg,
             });
             for rig in rigs {
                 load.block_on(rig.close());
@@ -616,28 +670,43 @@ mod bench {
     /// Rounds of about 0.3 s per broker, in turn, five times: each round's
     /// figures are taken side by side in time, so load from elsewhere on
     /// the machine hits every broker alike.
+    /// Also returns each broker's CPU time per delivered message over all
+    /// rounds: unlike messages/s, that does not depend on the CPU share the
+    /// scheduler gave the broker.
+    #[allow(clippy::type_complexity)]
     fn interleaved(
         load: &Runtime,
         targets: &[Target],
         rigs: &mut [Rig],
         cfg: Config,
-    ) -> Vec<Vec<(&'static str, f64)>> {
-        (0..5)
+    ) -> (Vec<Vec<(&'static str, f64)>>, Vec<(&'static str, Duration)>) {
+        let mut cpu = vec![(Duration::ZERO, 0u64); targets.len()];
+        let rounds = (0..5)
             .map(|_| {
                 targets
                     .iter()
                     .zip(rigs.iter_mut())
-                    .map(|(t, rig)| {
-                        let (mut msgs, start) = (0, Instant::now());
+                    .zip(cpu.iter_mut())
+                    .map(|((t, rig), cpu)| {
+                        let (mut msgs, start, cpu0) = (0, Instant::now(), t.cpu());
                         while start.elapsed() < Duration::from_millis(300) {
                             load.block_on(rig.run(cfg.n));
                             msgs += cfg.n * cfg.fanout;
                         }
-                        (t.name, msgs as f64 / start.elapsed().as_secs_f64())
+                        let rate = msgs as f64 / start.elapsed().as_secs_f64();
+                        cpu.0 += t.cpu().saturating_sub(cpu0);
+                        cpu.1 += msgs;
+                        (t.name, rate)
                     })
                     .collect()
             })
-            .collect()
+            .collect();
+        let per_msg = targets
+            .iter()
+            .zip(cpu)
+            .map(|(t, (time, msgs))| (t.name, time / msgs.max(1) as u32))
+            .collect();
+        (rounds, per_msg)
     }
 
     fn print_summary(rows: &[Row]) {
@@ -674,6 +743,43 @@ mod bench {
                 fmt(r.ratio("ours_counting", "mosquitto"), 2),
                 fmt(r.ratio("ours_1thread", "mosquitto"), 2),
                 fmt(r.ratio("ours_counting", "ours_off"), 2),
+            );
+        }
+        println!(
+            "\nbroker CPU time per delivered message, ns (all rounds; mosquitto's process, \
+             our runtime's threads)"
+        );
+        println!(
+            "{:<16} {:>13} {:>13} {:>13} {:>13} {:>13} {:>13}",
+            "config",
+            "ours_counting",
+            "ours_off",
+            "ours_1thread",
+            "mosquitto",
+            "mosq/counting",
+            "off/counting"
+        );
+        let ns = |d: Option<Duration>| d.map(|d| d.as_nanos() as f64);
+        for r in rows {
+            let (c, o, t, m) = (
+                ns(r.cpu("ours_counting")),
+                ns(r.cpu("ours_off")),
+                ns(r.cpu("ours_1thread")),
+                ns(r.cpu("mosquitto")),
+            );
+            let ratio = |a: Option<f64>, b: Option<f64>| match (a, b) {
+                (Some(a), Some(b)) if b > 0.0 => Some(a / b),
+                _ => None,
+            };
+            println!(
+                "{:<16} {:>13} {:>13} {:>13} {:>13} {:>13} {:>13}",
+                r.cfg.name(),
+                fmt(c, 0),
+                fmt(o, 0),
+                fmt(t, 0),
+                fmt(m, 0),
+                fmt(ratio(m, c), 2),
+                fmt(ratio(o, c), 2),
             );
         }
     }
