@@ -28,7 +28,11 @@ mod bench {
             })
         });
 
-        for (name, mode) in [("counting", Mode::Counting), ("full", Mode::Full)] {
+        for (name, mode) in [
+            ("off", Mode::Off),
+            ("counting", Mode::Counting),
+            ("full", Mode::Full),
+        ] {
             let l = Ledger::new(mode);
             let m = l.alloc(MsgKind::Publish, "payload".into(), "bench::alloc");
             g.bench_function(BenchmarkId::new("pair", name), |b| {

@@ -19,6 +19,9 @@ pub enum LedgerMode {
     Counting,
     /// Full per-message histories for readable reports.
     Full,
+    /// No accounting at all, to measure what the ledger costs; detects
+    /// nothing, so the audit is always clean.
+    Off,
 }
 
 /// Options of `mqtls broker`.
@@ -88,6 +91,7 @@ pub fn run(args: Args) -> Result<i32, CliError> {
     let ledger = Ledger::new(match args.ledger {
         LedgerMode::Counting => Mode::Counting,
         LedgerMode::Full => Mode::Full,
+        LedgerMode::Off => Mode::Off,
     });
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -87,6 +87,8 @@ pub(crate) struct MsgCell {
     /// The ledger's mode, copied here so the per-step check does not chase
     /// the pointer to `Shared`.
     full: bool,
+    /// [`Mode::Off`]: every step succeeds without touching `state`.
+    off: bool,
     pub(crate) state: AtomicU64,
     pub(crate) body: Mutex<Body>,
     /// Full mode: the current message's history. Held across the state CAS so
@@ -98,6 +100,7 @@ impl MsgCell {
     pub(crate) fn new(shared: Arc<Shared>, index: usize) -> Self {
         MsgCell {
             full: shared.mode == Mode::Full,
+            off: shared.mode == Mode::Off,
             shared,
             index,
             state: AtomicU64::new(0),
@@ -230,6 +233,7 @@ impl MsgRef {
     }
 
     /// The current reference count, or `None` once the message is freed.
+    /// Under [`Mode::Off`] nothing is counted: always `Some(1)`.
     pub fn count(&self) -> Option<u32> {
         let s = self.cell.state.load(Ordering::Acquire);
         (gen_of(s) == self.generation).then(|| count_of(s))
@@ -255,6 +259,13 @@ impl MsgRef {
         f: impl Fn(u64) -> Option<u64>,
         record: impl FnOnce(&mut History, &Shared, u64, u64),
     ) -> Step {
+        if self.cell.off {
+            // Off: the state word stays at "one reference, no borrow", so
+            // `before` never reads as a last release.
+            return Step::Done {
+                before: pack(self.generation, 0, 2),
+            };
+        }
         let mut hist = self.cell.full.then(|| lock(&self.cell.hist));
         let mut cur = self.cell.state.load(Ordering::Acquire);
         loop {
@@ -459,6 +470,11 @@ impl MsgRef {
         site: &'static str,
         f: impl FnOnce(&mut Bytes),
     ) -> Result<(), LedgerError> {
+        if self.cell.off {
+            let mut body = lock(&self.cell.body);
+            f(&mut body.data);
+            return Ok(());
+        }
         // A read-modify-write, not a load: it linearises the ownership check
         // with concurrent retains and releases, and loom's partial-order
         // reduction only sees a race between a check and a later

@@ -274,8 +274,8 @@ impl Op {
             );
             st.outcome = Some(outcome.clone());
             // Removed from the open table under the op's own lock, so an
-            // audit never sees a finished op as open.
-            {
+            // audit never sees a finished op as open. Off mode has no table.
+            if self.cell.shared.mode != Mode::Off {
                 let mut t = lock(&self.cell.shared.ops);
                 t.open.remove(&self.cell.id);
                 t.finished += 1;
