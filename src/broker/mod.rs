@@ -112,8 +112,8 @@ struct Proto {
     client_id: Option<String>,
     /// QoS 2 packet ids received and not yet released by PUBREL.
     awaiting_pubrel: HashSet<u16>,
-    /// Topic aliases are not offered (Topic Alias Maximum 0), so any use is
-    /// a protocol error; kept for the message.
+    /// Set by the one `connection_lost` that tears the connection down;
+    /// later calls (the reader and the writer both end) do nothing.
     gone: bool,
 }
 
