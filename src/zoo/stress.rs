@@ -11,7 +11,7 @@ use crate::codec::{self, AckProperties, Packet, QoS, ReasonCode, Suback, Version
 use crate::faults::{Fault, FaultSet};
 use crate::kernels::outbox::WriteResult;
 use crate::ledger::{Audit, Ledger, Mode};
-use crate::sync::{Arc, thread};
+use crate::sync::{Arc, AtomicBool, Ordering, thread};
 use bytes::BytesMut;
 use std::time::{Duration, Instant};
 
@@ -37,8 +37,9 @@ impl Race {
     }
 }
 
-/// Runs one race and audits it.
-pub fn race_once(race: Race, faults: FaultSet, mode: Mode) -> Audit {
+/// Runs one race, the second actor starting `offset` spins after the
+/// reader, and audits it.
+pub fn race_once(race: Race, faults: FaultSet, mode: Mode, offset: u32) -> Audit {
     let ledger = Ledger::new(mode);
     let cfg = ClientConfig {
         version: Version::V311,
@@ -61,32 +62,61 @@ pub fn race_once(race: Race, faults: FaultSet, mode: Mode) -> Audit {
         properties: AckProperties::default(),
     };
     let _ = codec::encode(&Packet::Suback(ack), Version::V311, &mut suback);
+    // Both threads wait for one flag, then the second one waits `offset`
+    // spins more: sweeping the offset walks the second actor across the
+    // first one's critical sections instead of hoping the scheduler does.
+    let go = Arc::new(AtomicBool::new(false));
+    let wait = |go: &AtomicBool, spins: u32| {
+        while !go.load(Ordering::Acquire) {
+            std::hint::spin_loop();
+        }
+        for _ in 0..spins {
+            std::hint::spin_loop();
+        }
+    };
     let reader = {
         let k = kernel.clone();
+        let go = go.clone();
         thread::spawn(move || {
             crate::ledger::set_actor("reader");
+            wait(&go, 0);
             k.on_bytes(&suback);
         })
     };
     let other = {
         let k = kernel.clone();
         let op = op.clone();
-        thread::spawn(move || match race {
-            Race::SubackVsTimeout => {
-                crate::ledger::set_actor("timer");
-                k.time_out(pid);
-            }
-            Race::CancelVsSuback => {
-                crate::ledger::set_actor("caller");
-                k.cancel(&op);
-            }
+        let go = go.clone();
+        thread::spawn(move || {
+            wait(&go, offset);
+            other_side(race, &k, &op, pid)
         })
     };
+    go.store(true, Ordering::Release);
     let _ = reader.join();
     let _ = other.join();
     crate::ledger::with_actor("caller", || request::reap_all(&op, "caller: reap"));
     kernel.shutdown();
     ledger.audit()
+}
+
+/// The actor racing the reader.
+fn other_side(race: Race, k: &ClientKernel, op: &crate::ledger::Op, pid: u16) {
+    match race {
+        Race::SubackVsTimeout => {
+            crate::ledger::set_actor("timer");
+            k.time_out(pid);
+        }
+        Race::CancelVsSuback => {
+            crate::ledger::set_actor("caller");
+            k.cancel(op);
+        }
+    }
+}
+
+/// The spin offset of iteration `i`: a sweep from 0 to 2000 spins.
+fn offset(i: u64) -> u32 {
+    ((i * 37) % 2000) as u32
 }
 
 /// The stress engine for the detection matrix.
@@ -107,12 +137,12 @@ impl DetectionEngine for StressEngine {
         // run stops at the first finding.
         while started.elapsed() < budget {
             iterations += 1;
-            let audit = race_once(race, faults, Mode::Counting);
+            let audit = race_once(race, faults, Mode::Counting, offset(iterations));
             if let Some(v) = audit.violations.into_iter().next() {
                 // Replay in full mode for the history (the race may need a
                 // few tries to hit again).
                 let full = (0..1000)
-                    .map(|_| race_once(race, faults, Mode::Full))
+                    .map(|i| race_once(race, faults, Mode::Full, offset(iterations + i)))
                     .find_map(|a| a.violations.into_iter().next())
                     .unwrap_or(v);
                 return EngineRun {
