@@ -405,6 +405,52 @@ fn spec_suffix_opt(spec: Option<&str>) -> String {
     spec.map(spec_suffix).unwrap_or_default()
 }
 
+/// Matches every variant's `offset` field once, for both the shared and
+/// the mutable accessor (default binding modes give `&usize` or
+/// `&mut usize`).
+macro_rules! offset_field {
+    ($e:expr) => {{
+        use CodecError::*;
+        match $e {
+            Truncated { offset, .. }
+            | TrailingBytes { offset, .. }
+            | VarIntTooLong { offset, .. }
+            | VarIntNotMinimal { offset, .. }
+            | ReservedPacketType { offset, .. }
+            | InvalidHeaderFlags { offset, .. }
+            | InvalidQos { offset, .. }
+            | DupOnQos0 { offset }
+            | ZeroPacketId { offset, .. }
+            | InvalidUtf8 { offset, .. }
+            | NullCharacter { offset, .. }
+            | InvalidTopicName { offset, .. }
+            | InvalidTopicFilter { offset, .. }
+            | UnknownProperty { offset, .. }
+            | PropertyNotAllowed { offset, .. }
+            | DuplicateProperty { offset, .. }
+            | InvalidPropertyValue { offset, .. }
+            | AuthDataWithoutMethod { offset, .. }
+            | InvalidReasonCode { offset, .. }
+            | InvalidProtocolName { offset }
+            | UnsupportedProtocolVersion { offset, .. }
+            | VersionMismatch { offset, .. }
+            | ExpectedConnect { offset, .. }
+            | ReservedBitSet { offset, .. }
+            | WillFlagsWithoutWill { offset, .. }
+            | PasswordWithoutUsername { offset }
+            | SessionPresentOnFailure { offset, .. }
+            | EmptyPayload { offset, .. }
+            | InvalidRetainHandling { offset }
+            | NoLocalOnSharedSubscription { offset }
+            | PacketTooLarge { offset, .. }
+            | IncompletePacket { offset, .. }
+            | TooLong { offset, .. }
+            | NotInVersion { offset, .. }
+            | InvalidField { offset, .. } => offset,
+        }
+    }};
+}
+
 impl CodecError {
     /// The byte offset the error refers to (see the type's documentation).
     pub fn offset(&self) -> usize {
@@ -419,85 +465,11 @@ impl CodecError {
     }
 
     fn offset_ref(&self) -> &usize {
-        use CodecError::*;
-        match self {
-            Truncated { offset, .. }
-            | TrailingBytes { offset, .. }
-            | VarIntTooLong { offset, .. }
-            | VarIntNotMinimal { offset, .. }
-            | ReservedPacketType { offset, .. }
-            | InvalidHeaderFlags { offset, .. }
-            | InvalidQos { offset, .. }
-            | DupOnQos0 { offset }
-            | ZeroPacketId { offset, .. }
-            | InvalidUtf8 { offset, .. }
-            | NullCharacter { offset, .. }
-            | InvalidTopicName { offset, .. }
-            | InvalidTopicFilter { offset, .. }
-            | UnknownProperty { offset, .. }
-            | PropertyNotAllowed { offset, .. }
-            | DuplicateProperty { offset, .. }
-            | InvalidPropertyValue { offset, .. }
-            | AuthDataWithoutMethod { offset, .. }
-            | InvalidReasonCode { offset, .. }
-            | InvalidProtocolName { offset }
-            | UnsupportedProtocolVersion { offset, .. }
-            | VersionMismatch { offset, .. }
-            | ExpectedConnect { offset, .. }
-            | ReservedBitSet { offset, .. }
-            | WillFlagsWithoutWill { offset, .. }
-            | PasswordWithoutUsername { offset }
-            | SessionPresentOnFailure { offset, .. }
-            | EmptyPayload { offset, .. }
-            | InvalidRetainHandling { offset }
-            | NoLocalOnSharedSubscription { offset }
-            | PacketTooLarge { offset, .. }
-            | IncompletePacket { offset, .. }
-            | TooLong { offset, .. }
-            | NotInVersion { offset, .. }
-            | InvalidField { offset, .. } => offset,
-        }
+        offset_field!(self)
     }
 
     fn offset_mut(&mut self) -> &mut usize {
-        use CodecError::*;
-        match self {
-            Truncated { offset, .. }
-            | TrailingBytes { offset, .. }
-            | VarIntTooLong { offset, .. }
-            | VarIntNotMinimal { offset, .. }
-            | ReservedPacketType { offset, .. }
-            | InvalidHeaderFlags { offset, .. }
-            | InvalidQos { offset, .. }
-            | DupOnQos0 { offset }
-            | ZeroPacketId { offset, .. }
-            | InvalidUtf8 { offset, .. }
-            | NullCharacter { offset, .. }
-            | InvalidTopicName { offset, .. }
-            | InvalidTopicFilter { offset, .. }
-            | UnknownProperty { offset, .. }
-            | PropertyNotAllowed { offset, .. }
-            | DuplicateProperty { offset, .. }
-            | InvalidPropertyValue { offset, .. }
-            | AuthDataWithoutMethod { offset, .. }
-            | InvalidReasonCode { offset, .. }
-            | InvalidProtocolName { offset }
-            | UnsupportedProtocolVersion { offset, .. }
-            | VersionMismatch { offset, .. }
-            | ExpectedConnect { offset, .. }
-            | ReservedBitSet { offset, .. }
-            | WillFlagsWithoutWill { offset, .. }
-            | PasswordWithoutUsername { offset }
-            | SessionPresentOnFailure { offset, .. }
-            | EmptyPayload { offset, .. }
-            | InvalidRetainHandling { offset }
-            | NoLocalOnSharedSubscription { offset }
-            | PacketTooLarge { offset, .. }
-            | IncompletePacket { offset, .. }
-            | TooLong { offset, .. }
-            | NotInVersion { offset, .. }
-            | InvalidField { offset, .. } => offset,
-        }
+        offset_field!(self)
     }
 
     /// The normative statement of the specification this error breaks, when
