@@ -37,7 +37,7 @@ pub enum Command {
     Check(check::Args),
     /// Compare criterion baselines and flag regressions.
     Bench(bench::Args),
-    /// The bug zoo: the historic faults the harness reproduces.
+    /// The bug zoo: list the historic faults, replay one, or run the detection matrix.
     Zoo(zoo::Args),
     /// Write a test PKI (good and broken certificates) as PEM files.
     Certs(certs::Args),
