@@ -1,7 +1,8 @@
 //! AUTH (MQTT 5 only): extended authentication exchange.
 
 use super::properties::{
-    PropertyBlock, PropertyId as P, UserProperty, once, put, read_block, read_user, write_block,
+    PropertyBlock, PropertyId as P, UserProperty, check_auth_pair, once, put, read_block,
+    read_user, write_block,
 };
 use super::property_box::{PropertyBox, PropertySet};
 use super::read::Reader;
@@ -70,12 +71,12 @@ impl Auth {
             }
             Ok(true)
         })?;
-        if p.authentication_data.is_some() && p.authentication_method.is_none() {
-            return Err(CodecError::AuthDataWithoutMethod {
-                offset: start,
-                packet_type: PT,
-            });
-        }
+        check_auth_pair(
+            p.authentication_data.is_some(),
+            p.authentication_method.is_some(),
+            start,
+            PT,
+        )?;
         a.properties = props.into();
         Ok(a)
     }

@@ -2,8 +2,8 @@
 //! as their MQTT 5 equivalents) and MQTT 5 properties.
 
 use super::properties::{
-    PropertyBlock, PropertyId as P, UserProperty, once, put, read_block, read_bool,
-    read_nonzero_u16, read_nonzero_u32, read_user, write_block,
+    PropertyBlock, PropertyId as P, UserProperty, check_auth_pair, once, put, read_block,
+    read_bool, read_nonzero_u16, read_nonzero_u32, read_user, write_block,
 };
 use super::property_box::{PropertyBox, PropertySet};
 use super::read::Reader;
@@ -223,12 +223,12 @@ impl ConnackProperties {
             }
             Ok(true)
         })?;
-        if p.authentication_data.is_some() && p.authentication_method.is_none() {
-            return Err(CodecError::AuthDataWithoutMethod {
-                offset: start,
-                packet_type: PT,
-            });
-        }
+        check_auth_pair(
+            p.authentication_data.is_some(),
+            p.authentication_method.is_some(),
+            start,
+            PT,
+        )?;
         Ok(p)
     }
 }

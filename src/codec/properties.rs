@@ -226,6 +226,23 @@ pub(crate) fn read_subscription_id(r: &mut Reader<'_>) -> Result<u32, CodecError
     }
 }
 
+/// [MQTT-3.1.2-22] and its twins: Authentication Data only with an
+/// Authentication Method. `start` is the property block's offset.
+pub(crate) fn check_auth_pair(
+    has_data: bool,
+    has_method: bool,
+    start: usize,
+    packet_type: PacketType,
+) -> Result<(), CodecError> {
+    if has_data && !has_method {
+        return Err(CodecError::AuthDataWithoutMethod {
+            offset: start,
+            packet_type,
+        });
+    }
+    Ok(())
+}
+
 /// Reads a User Property's value (after its identifier).
 pub(crate) fn read_user(r: &mut Reader<'_>) -> Result<UserProperty, CodecError> {
     let name = r.string("User Property name")?;

@@ -1,6 +1,7 @@
 //! MQTT 5 reason codes, the MQTT 3.1.1 return codes mapped onto them, and
 //! which codes each packet type may carry.
 
+use super::read::Reader;
 use super::{CodecError, PacketType, Version};
 use serde::Serialize;
 use std::fmt;
@@ -253,6 +254,33 @@ impl ReasonCode {
             PacketType::Auth => AUTH,
             _ => &[],
         }
+    }
+
+    /// Reads the payload of a SUBACK or UNSUBACK: one code per filter, at
+    /// least one, each one the packet may carry in `version`.
+    pub(crate) fn read_list(
+        r: &mut Reader<'_>,
+        packet_type: PacketType,
+        version: Version,
+    ) -> Result<Vec<Self>, CodecError> {
+        if r.is_empty() {
+            return Err(CodecError::EmptyPayload {
+                offset: r.pos(),
+                packet_type,
+                spec: None,
+            });
+        }
+        let mut reasons = Vec::with_capacity(r.remaining());
+        while !r.is_empty() {
+            let at = r.pos();
+            reasons.push(ReasonCode::decode(
+                r.u8("reason code")?,
+                packet_type,
+                version,
+                at,
+            )?);
+        }
+        Ok(reasons)
     }
 
     /// Decodes the code byte of `packet_type` at `offset`, checking it is

@@ -42,18 +42,7 @@ impl Unsuback {
             });
         }
         let properties = AckProperties::read(r, PT)?;
-        if r.is_empty() {
-            return Err(CodecError::EmptyPayload {
-                offset: r.pos(),
-                packet_type: PT,
-                spec: None,
-            });
-        }
-        let mut reasons = Vec::with_capacity(r.remaining());
-        while !r.is_empty() {
-            let at = r.pos();
-            reasons.push(ReasonCode::decode(r.u8("reason code")?, PT, v, at)?);
-        }
+        let reasons = ReasonCode::read_list(r, PT, v)?;
         Ok(Unsuback {
             packet_id,
             reasons,
