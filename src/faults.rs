@@ -47,11 +47,17 @@ pub enum Fault {
     /// NanoNNG 1505: the SUBSCRIBE decode error path releases the partly
     /// built message the caller releases too.
     Nanonng1505,
+    /// NanoMQ 992557ab: fan-out snapshots the subscribers under the tree
+    /// lock, drops it, and delivers to the snapshot.
+    Nanomq992557ab,
+    /// NanoNNG f135bbc6b: the resend looks the message up, drops the lock,
+    /// and sends what it found.
+    NanonngF135bbc6b,
 }
 
 impl Fault {
     /// Every fault, in ZOO.md order.
-    pub const ALL: [Fault; 11] = [
+    pub const ALL: [Fault; 13] = [
         Fault::Nanomq1766,
         Fault::Nanonng23d0eb290,
         Fault::Nanonng230,
@@ -63,6 +69,8 @@ impl Fault {
         Fault::Nng355,
         Fault::Nanonng1578,
         Fault::Nanonng1505,
+        Fault::Nanomq992557ab,
+        Fault::NanonngF135bbc6b,
     ];
 
     /// The name used on the command line and in test names (as in ZOO.md).
@@ -79,6 +87,8 @@ impl Fault {
             Fault::Nng355 => "nng-355",
             Fault::Nanonng1578 => "nanonng-1578",
             Fault::Nanonng1505 => "nanonng-1505",
+            Fault::Nanomq992557ab => "nanomq-992557ab",
+            Fault::NanonngF135bbc6b => "nanonng-f135bbc6b",
         }
     }
 
@@ -96,6 +106,10 @@ impl Fault {
             Fault::Nng355 => "nng 355 (cancellation)",
             Fault::Nanonng1578 => "NanoNNG 1578 (cancel that never finishes)",
             Fault::Nanonng1505 => "NanoNNG 1505 (SUBSCRIBE decode error path)",
+            Fault::Nanomq992557ab => {
+                "NanoMQ 992557ab, 91919321 (pub_handler foreach_client on the dbtree_find_clients snapshot)"
+            }
+            Fault::NanonngF135bbc6b => "NanoNNG f135bbc6b (nano_pipe_timer_cb resend lookup)",
         }
     }
 
@@ -134,6 +148,12 @@ impl Fault {
             }
             Fault::Nanonng1505 => {
                 "a SUBSCRIBE decode error releases the partly built message; the reader releases it again"
+            }
+            Fault::Nanomq992557ab => {
+                "fan-out snapshots the subscribers under the lock and delivers after dropping it; an UNSUBSCRIBE in between still gets the message (in C: the freed sub ctx)"
+            }
+            Fault::NanonngF135bbc6b => {
+                "the reconnect resend copies the kept message's pointer under the lock and clones it after dropping the lock; the timeout frees it in between"
             }
         }
     }

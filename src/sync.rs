@@ -16,6 +16,10 @@
 //! visible in one place.
 
 pub use std::sync::Arc as StdArc;
+/// A std mutex whatever the feature: for bookkeeping outside the kernels
+/// that must never be a scheduling point (the schedule engine's own record
+/// of what an execution found).
+pub use std::sync::Mutex as StdMutex;
 
 #[cfg(not(any(feature = "loom", feature = "shuttle")))]
 mod imp {

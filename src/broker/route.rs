@@ -70,7 +70,19 @@ impl Broker {
         meta.dup = false;
         let qos = meta.qos;
         let from = p.client_id.clone();
-        {
+        if self.faults().has(Fault::Nanomq992557ab) {
+            // NanoMQ 992557ab: the subscribers are looked up under the lock
+            // (dbtree_find_clients) and served after it was dropped
+            // (foreach_client), so an UNSUBSCRIBE in between still gets it.
+            let plan = {
+                let mut st = lock(&self.state);
+                st.stats.publishes_in += 1;
+                self.plan_fan_out(&mut st, from.as_deref(), msg, StdArc::new(meta))
+            };
+            for d in plan {
+                self.deliver(&mut lock(&self.state), &d.client, d.msg, d.meta, d.spec);
+            }
+        } else {
             let mut st = lock(&self.state);
             st.stats.publishes_in += 1;
             self.route(&mut st, from.as_deref(), msg, StdArc::new(meta));
@@ -105,6 +117,22 @@ impl Broker {
         msg: MsgRef,
         meta: StdArc<Publish>,
     ) {
+        // Planned and delivered under one hold of the lock: a subscription
+        // removed after the plan must not be served.
+        for d in self.plan_fan_out(st, from, msg, meta) {
+            self.deliver(st, &d.client, d.msg, d.meta, d.spec);
+        }
+    }
+
+    /// The retained store takes its reference, and every matching
+    /// subscriber gets one delivery with its own reference.
+    fn plan_fan_out(
+        &self,
+        st: &mut State,
+        from: Option<&str>,
+        msg: MsgRef,
+        meta: StdArc<Publish>,
+    ) -> Vec<Planned> {
         let topic = meta.topic.as_str().to_string();
         if meta.retain {
             if msg
@@ -132,6 +160,7 @@ impl Broker {
             t.subscription_ids.extend(sub_id.iter().copied());
         });
         let n = targets.len();
+        let mut plan = Vec::with_capacity(n);
         let mut own = Some(msg);
         for (i, (client, t)) in targets.into_iter().enumerate() {
             // One reference per subscriber: the publisher's own goes to the
@@ -147,16 +176,22 @@ impl Broker {
                 own.as_ref().map(|m| m.retain("fanout: reference"))
             };
             let Some(r) = r else { continue };
-            let d = DeliverySpec {
+            let spec = DeliverySpec {
                 qos: t.qos.min(meta.qos),
                 retain: meta.retain && t.retain_as_published,
                 subscription_ids: t.subscription_ids,
             };
-            self.deliver(st, &client, r, meta.clone(), d);
+            plan.push(Planned {
+                client,
+                msg: r,
+                meta: meta.clone(),
+                spec,
+            });
         }
         if let Some(m) = own {
             m.release("fanout: no subscriber");
         }
+        plan
     }
 
     /// Hands one reference to one subscriber's session.
@@ -312,6 +347,14 @@ impl Broker {
         });
         Flow::Continue
     }
+}
+
+/// One subscriber's delivery, planned by the fan-out.
+struct Planned {
+    client: String,
+    msg: MsgRef,
+    meta: StdArc<Publish>,
+    spec: DeliverySpec,
 }
 
 /// The per-subscriber part of a delivery.

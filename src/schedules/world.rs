@@ -466,8 +466,10 @@ impl World {
                     self.close(&l);
                 }
             }
-            for l in self.links().iter().filter(|l| l.is_open()) {
-                l.client.tick(now);
+            // A client's timer runs whether or not it is connected (the
+            // shell's timer task outlives each connection).
+            for (_, k) in lock(&self.kernels).clone() {
+                k.tick(now);
             }
         });
     }
