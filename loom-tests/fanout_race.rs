@@ -115,7 +115,8 @@ fn fanout_vs_takeover(faults: FaultSet) -> Checked {
     let got = publishes(&drain_packets(&old.outbox)) + publishes(&drain_packets(&new.outbox));
     let mut broken = Vec::new();
     if acked && got == 0 {
-        broken.push("a QoS 1 message acknowledged to its publisher never reached the session".into());
+        broken
+            .push("a QoS 1 message acknowledged to its publisher never reached the session".into());
     }
     for c in [&old, &new, &publ] {
         b.connection_lost(c, 0);
@@ -130,7 +131,11 @@ fn fanout_vs_takeover(faults: FaultSet) -> Checked {
 fn will_at_takeover(faults: FaultSet) -> Checked {
     set_actor("main");
     let (ledger, b) = broker(faults);
-    let watcher = connected(&b, &connect_bytes("watcher"), Some(("w/#", QoS::AtMostOnce)));
+    let watcher = connected(
+        &b,
+        &connect_bytes("watcher"),
+        Some(("w/#", QoS::AtMostOnce)),
+    );
     let old = connected(
         &b,
         &persistent_connect_bytes("sub", Some(("w/sub", b"gone"))),

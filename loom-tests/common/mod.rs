@@ -291,7 +291,11 @@ pub fn clean_promises(name: &str, model: impl Fn(FaultSet) -> Checked + Sync + S
             "fixed protocol, violation found:\n{}",
             report(&c.audit.violations)
         );
-        assert!(c.broken.is_empty(), "fixed protocol, promise broken: {:?}", c.broken);
+        assert!(
+            c.broken.is_empty(),
+            "fixed protocol, promise broken: {:?}",
+            c.broken
+        );
     });
     summary(name, "clean", runs.load(Ordering::Relaxed), start);
 }
@@ -340,7 +344,7 @@ pub fn drain_packets(outbox: &Outbox<OutFrame>) -> Vec<Packet> {
     while let Some(job) = outbox.start_write() {
         let mut buf = BytesMut::new();
         if encode_job(&job, &mut buf).is_ok()
-            && let Ok(p) = codec::decode(&buf, Version::V311)
+            && let Ok(p) = codec::decode(&buf.freeze(), Version::V311)
         {
             out.push(p);
         }

@@ -173,7 +173,11 @@ pub fn explore(
 
 /// Replays one schedule (text form) of `scenario` with `faults` on. `Err`
 /// when the text is not a schedule or the program no longer follows it.
-pub fn replay(scenario: Scenario, faults: FaultSet, schedule: &str) -> Result<Option<Finding>, String> {
+pub fn replay(
+    scenario: Scenario,
+    faults: FaultSet,
+    schedule: &str,
+) -> Result<Option<Finding>, String> {
     let rec = Recorded::decode(schedule).ok_or_else(|| format!("not a schedule: {schedule:?}"))?;
     let report: StdArc<StdMutex<Report>> = StdArc::new(StdMutex::new(None));
     let f = body(scenario, faults, Mode::Full, report.clone());

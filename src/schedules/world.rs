@@ -215,7 +215,10 @@ impl World {
     /// The caller of `link` subscribes to `filter`.
     pub fn subscribe(&self, link: &Link, filter: &str, qos: u8) {
         let version = link.client.config().version;
-        let Ok(op) = request::subscribe(&self.ledger, version, &[(filter, qos_of(qos))]) else {
+        let built = as_caller(link, || {
+            request::subscribe(&self.ledger, version, &[(filter, qos_of(qos))])
+        });
+        let Ok(op) = built else {
             return;
         };
         self.send(link, op, Request::Subscribe(filter.into()));
@@ -224,7 +227,10 @@ impl World {
     /// The caller of `link` unsubscribes from `filter`.
     pub fn unsubscribe(&self, link: &Link, filter: &str) {
         let version = link.client.config().version;
-        let Ok(op) = request::unsubscribe(&self.ledger, version, &[filter]) else {
+        let built = as_caller(link, || {
+            request::unsubscribe(&self.ledger, version, &[filter])
+        });
+        let Ok(op) = built else {
             return;
         };
         self.send(link, op, Request::Unsubscribe(filter.into(), link.id));
@@ -235,8 +241,10 @@ impl World {
         let version = link.client.config().version;
         let payload = self.payload();
         let data = Bytes::from(payload.clone());
-        let Ok(op) = request::publish(&self.ledger, version, topic, data, qos_of(qos), false)
-        else {
+        let built = as_caller(link, || {
+            request::publish(&self.ledger, version, topic, data, qos_of(qos), false)
+        });
+        let Ok(op) = built else {
             return;
         };
         let what = Request::Publish {
@@ -249,7 +257,7 @@ impl World {
 
     fn send(&self, link: &Link, op: Op, what: Request) {
         let qos0 = matches!(what, Request::Publish { qos: 0, .. });
-        with_actor(&format!("c{} caller", link.slot), || {
+        as_caller(link, || {
             if qos0 {
                 link.client.publish_qos0(&op);
             } else if link.client.send_request(&op, self.now()).is_err() {
@@ -267,7 +275,9 @@ impl World {
             .find(|s| s.slot == link.slot && !s.op.is_finished())
             .map(|s| s.op.clone());
         if let Some(op) = op {
-            with_actor(&format!("c{} caller", link.slot), || link.client.cancel(&op));
+            with_actor(&format!("c{} caller", link.slot), || {
+                link.client.cancel(&op)
+            });
         }
     }
 
@@ -315,9 +325,7 @@ impl World {
     /// Oracle: a broker never writes to a connection after it told it
     /// DISCONNECT (MQTT 5 takeover: the session is someone else's now).
     fn watch_broker_write(&self, link: &Link, bytes: &[u8]) {
-        let kind = bytes
-            .first()
-            .and_then(|b| PacketType::from_u8(b >> 4));
+        let kind = bytes.first().and_then(|b| PacketType::from_u8(b >> 4));
         if link.disconnect_written.load(Ordering::Acquire) {
             self.broke(format!(
                 "broker wrote {kind:?} to c{} (link {}) after its DISCONNECT",
@@ -462,7 +470,11 @@ impl World {
         let now = self.now_ms.fetch_add(ms, Ordering::AcqRel) + ms;
         with_actor("timer", || {
             for conn in self.broker.tick(now) {
-                if let Some(l) = self.links().into_iter().find(|l| Arc::ptr_eq(&l.conn, &conn)) {
+                if let Some(l) = self
+                    .links()
+                    .into_iter()
+                    .find(|l| Arc::ptr_eq(&l.conn, &conn))
+                {
                     self.close(&l);
                 }
             }
@@ -528,8 +540,8 @@ impl World {
                     .count();
                 if n > 1 {
                     self.broke(format!(
-                        "c{} received the QoS 2 message {:?} {n} times (exactly once broken)",
-                        d.slot, d.payload
+                        "c{} received the QoS 2 message {:?} on {} {n} times, the last on link {} (exactly once broken)",
+                        d.slot, d.payload, d.topic, d.link
                     ));
                 }
             }
@@ -596,6 +608,11 @@ impl World {
         let broken = lock(&self.broken).clone();
         (self.ledger.audit(), broken)
     }
+}
+
+/// Runs `f` as `link`'s caller (its name on the ledger's events).
+fn as_caller<R>(link: &Link, f: impl FnOnce() -> R) -> R {
+    with_actor(&format!("c{} caller", link.slot), f)
 }
 
 fn qos_of(q: u8) -> crate::codec::QoS {

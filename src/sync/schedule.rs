@@ -281,9 +281,21 @@ macro_rules! atomic {
 }
 
 atomic!(AtomicBool, bool, fetch_or, fetch_and);
-atomic!(AtomicU32, u32, fetch_add, fetch_sub, fetch_or, fetch_and, fetch_max);
-atomic!(AtomicU64, u64, fetch_add, fetch_sub, fetch_or, fetch_and, fetch_max);
-atomic!(AtomicUsize, usize, fetch_add, fetch_sub, fetch_or, fetch_and, fetch_max);
+atomic!(
+    AtomicU32, u32, fetch_add, fetch_sub, fetch_or, fetch_and, fetch_max
+);
+atomic!(
+    AtomicU64, u64, fetch_add, fetch_sub, fetch_or, fetch_and, fetch_max
+);
+atomic!(
+    AtomicUsize,
+    usize,
+    fetch_add,
+    fetch_sub,
+    fetch_or,
+    fetch_and,
+    fetch_max
+);
 
 /// Threads: shuttle tasks inside a schedule, OS threads outside.
 pub mod thread {

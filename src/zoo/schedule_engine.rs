@@ -40,9 +40,7 @@ impl DetectionEngine for ScheduleEngine {
                     if let Some(f) = e.finding {
                         let reproduction = format!(
                             "scenario {}, {strategy} schedule {} (replay: {})",
-                            f.scenario,
-                            e.schedules,
-                            f.schedule
+                            f.scenario, e.schedules, f.schedule
                         );
                         let failure = f.violation.is_none().then(|| f.summary());
                         return EngineRun {
