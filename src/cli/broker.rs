@@ -126,6 +126,9 @@ pub fn run(args: Args) -> Result<i32, CliError> {
         .build()
         .map_err(|e| CliError::Runtime(e.to_string()))?;
     let report = rt.block_on(async {
+        // Installed before the broker says it listens: a Ctrl-C right after
+        // must stop it cleanly, not kill it unaudited.
+        let ctrl_c = ctrl_c_handler()?;
         let server = Server::start(opts, ledger)
             .await
             .map_err(|e| CliError::Net(e.to_string()))?;
@@ -146,7 +149,7 @@ pub fn run(args: Args) -> Result<i32, CliError> {
             }
         };
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => tracing::info!("Ctrl-C: stopping"),
+            _ = ctrl_c => tracing::info!("Ctrl-C: stopping"),
             _ = bounded => tracing::info!("--duration reached: stopping"),
         }
         Ok::<_, CliError>(server.shutdown().await)
@@ -177,6 +180,26 @@ pub fn run(args: Args) -> Result<i32, CliError> {
         tracing::error!(kind = %v.kind, "ledger violation: {}", v.diagnosis());
     }
     Ok(i32::from(!report.audit.is_clean()))
+}
+
+/// A future that completes on Ctrl-C, with the signal handler installed
+/// now (tokio's `ctrl_c()` installs it only when first polled).
+fn ctrl_c_handler() -> Result<impl std::future::Future<Output = ()>, CliError> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut sigint = signal(SignalKind::interrupt())
+            .map_err(|e| CliError::Runtime(format!("cannot handle Ctrl-C: {e}")))?;
+        Ok(async move {
+            sigint.recv().await;
+        })
+    }
+    #[cfg(not(unix))]
+    {
+        Ok(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+    }
 }
 
 /// The test PKI `mqtls broker` generates when given no certificate.
