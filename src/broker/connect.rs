@@ -35,7 +35,7 @@ impl Broker {
                     version,
                     "broker: CONNACK (refused)",
                 );
-                conn.closing.store(true, Ordering::Release);
+                conn.close_for(ReasonCode::ClientIdentifierNotValid);
                 return Flow::Close(super::CloseReason::new(
                     ReasonCode::ClientIdentifierNotValid,
                     "empty client id with a persistent session",
@@ -73,7 +73,7 @@ impl Broker {
                     version,
                     "broker: CONNACK (refused)",
                 );
-                conn.closing.store(true, Ordering::Release);
+                conn.close_for(ReasonCode::ClientIdentifierNotValid);
                 return Flow::Close(super::CloseReason::new(
                     ReasonCode::ClientIdentifierNotValid,
                     format!(
@@ -145,7 +145,7 @@ impl Broker {
                         "takeover: DISCONNECT",
                     );
                 }
-                old_conn.closing.store(true, Ordering::Release);
+                old_conn.close_for(ReasonCode::SessionTakenOver);
                 // Wake its writer so it flushes and closes.
                 old_conn.outbox.poke();
             }

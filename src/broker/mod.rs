@@ -30,7 +30,7 @@ use crate::kernels::frame::{OutFrame, msg_kind};
 use crate::kernels::outbox::{Entry, Outbox};
 use crate::kernels::topic_alias::AliasTable;
 use crate::ledger::{Ledger, MsgKind, MsgRef};
-use crate::sync::{Arc, AtomicBool, AtomicU64, Mutex, Ordering, StdArc, lock};
+use crate::sync::{Arc, AtomicBool, AtomicU32, AtomicU64, Mutex, Ordering, StdArc, lock};
 use bytes::BytesMut;
 use retained::RetainedStore;
 use session::Session;
@@ -141,6 +141,9 @@ pub struct Conn {
     pub outbox: Outbox<OutFrame>,
     proto: Mutex<Proto>,
     closing: AtomicBool,
+    /// The reason code the broker closes with ([`NO_CLOSE_CODE`] until it
+    /// decides to): the first decision wins.
+    close_code: AtomicU32,
     keep_alive_ms: AtomicU64,
     last_seen_ms: AtomicU64,
     /// Outbound topic aliases, once CONNECT said the client takes them.
@@ -164,7 +167,13 @@ impl Conn {
         lock(&self.proto).version
     }
 
-    /// The keep-alive the broker enforces, in seconds (0: none).
+    /// The client id (assigned or given), once CONNECT was accepted.
+    pub fn client_id(&self) -> Option<String> {
+        lock(&self.proto).client_id.clone()
+    }
+
+    /// The keep-alive the broker enforces, in seconds (0: none): what the
+    /// client asked for, or the broker's cap (Server Keep Alive).
     pub fn keep_alive_secs(&self) -> u64 {
         self.keep_alive_ms.load(Ordering::Acquire) / 1000
     }
@@ -174,7 +183,29 @@ impl Conn {
     pub fn aliases(&self) -> Option<AliasTable> {
         lock(&self.aliases).clone()
     }
+
+    /// Why the broker decided to end the connection (its reason code), if
+    /// it did; `None` while it is open or when the peer ended it.
+    pub fn close_code(&self) -> Option<ReasonCode> {
+        let code = self.close_code.load(Ordering::Acquire);
+        ReasonCode::from_u8(u8::try_from(code).ok()?)
+    }
+
+    /// Marks the connection closing for `code`; a reason given earlier is
+    /// kept (a takeover stays a takeover when shutdown follows).
+    fn close_for(&self, code: ReasonCode) {
+        let _ = self.close_code.compare_exchange(
+            NO_CLOSE_CODE,
+            u32::from(code.as_u8()),
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        );
+        self.closing.store(true, Ordering::Release);
+    }
 }
+
+/// [`Conn::close_code`] before the broker decided to close.
+const NO_CLOSE_CODE: u32 = u32::MAX;
 
 struct Will {
     msg: MsgRef,
@@ -303,12 +334,13 @@ impl Broker {
                 gone: false,
             }),
             closing: AtomicBool::new(false),
+            close_code: AtomicU32::new(NO_CLOSE_CODE),
             keep_alive_ms: AtomicU64::new(0),
             last_seen_ms: AtomicU64::new(now_ms),
             aliases: Mutex::new(None),
         });
         if st.shut_down {
-            conn.closing.store(true, Ordering::Release);
+            conn.close_for(ReasonCode::ServerShuttingDown);
         }
         st.conns.insert(id, conn.clone());
         conn
@@ -483,7 +515,7 @@ impl Broker {
                 );
             }
         }
-        conn.closing.store(true, Ordering::Release);
+        conn.close_for(code);
         tracing::debug!(conn = conn.id, ?code, "closing: {detail}");
         Flow::Close(CloseReason::new(code, detail))
     }
@@ -502,7 +534,7 @@ impl Broker {
             s.expiry_secs = secs;
         }
         drop(st);
-        conn.closing.store(true, Ordering::Release);
+        conn.close_for(d.reason);
         Flow::Close(CloseReason::new(d.reason, "client sent DISCONNECT"))
     }
 
@@ -518,7 +550,7 @@ impl Broker {
             let ka = c.keep_alive_ms.load(Ordering::Acquire);
             let seen = c.last_seen_ms.load(Ordering::Acquire);
             if ka > 0 && now_ms.saturating_sub(seen) > ka + ka / 2 && !c.is_closing() {
-                c.closing.store(true, Ordering::Release);
+                c.close_for(ReasonCode::KeepAliveTimeout);
                 silent.push(c.clone());
             }
         }
@@ -653,7 +685,7 @@ impl Broker {
             st.conns.values().cloned().collect()
         };
         for c in &conns {
-            c.closing.store(true, Ordering::Release);
+            c.close_for(ReasonCode::ServerShuttingDown);
             c.outbox.close();
         }
         let mut st = lock(&self.state);
