@@ -71,6 +71,11 @@ pub struct Args {
     /// Largest packet accepted, in bytes.
     #[arg(long, default_value_t = crate::codec::DEFAULT_MAX_PACKET_SIZE)]
     pub max_packet_size: usize,
+    /// Longest keep-alive a client may use, in seconds. MQTT 5 clients
+    /// asking for more (or for none) are told this value in CONNACK (Server
+    /// Keep Alive); 3.1.1 clients cannot be told and are refused.
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u16).range(1..))]
+    pub max_keepalive: Option<u16>,
     /// Ledger mode.
     #[arg(long, value_enum, default_value = "counting")]
     pub ledger: LedgerMode,
@@ -113,6 +118,7 @@ pub fn run(args: Args) -> Result<i32, CliError> {
     opts.handshake_timeout = Duration::from_secs(args.handshake_timeout.max(1));
     opts.broker = BrokerConfig {
         max_packet_size: args.max_packet_size,
+        max_keep_alive: args.max_keepalive,
         faults: args.faults,
         ..BrokerConfig::default()
     };
