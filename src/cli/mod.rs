@@ -4,6 +4,7 @@ mod bench;
 mod broker;
 mod certs;
 mod check;
+mod compare;
 mod decode;
 mod error;
 mod hostile_broker;
@@ -55,6 +56,8 @@ pub enum Command {
     HostileBroker(hostile_broker::Args),
     /// Attack an external TLS broker and check it keeps serving.
     Probe(probe::Args),
+    /// Compare hostile-broker or probe reports: new, fixed and unchanged findings.
+    Compare(compare::Args),
 }
 
 /// Parses the process arguments, runs the subcommand and returns the exit
@@ -72,6 +75,7 @@ pub fn main() -> i32 {
         Command::Pub(a) => publish::run(a),
         Command::HostileBroker(a) => hostile_broker::run(a),
         Command::Probe(a) => probe::run(a),
+        Command::Compare(a) => compare::run(a),
     };
     match result {
         Ok(code) => code,
