@@ -8,6 +8,7 @@ mod compare;
 mod decode;
 mod error;
 mod hostile_broker;
+pub mod logging;
 mod mqtt_client;
 mod probe;
 mod publish;
@@ -60,10 +61,23 @@ pub enum Command {
     Compare(compare::Args),
 }
 
+/// Installs the log subscriber for `command`: the broker logs each
+/// connection event by default, everything else only warnings unless asked.
+fn init_logging(command: &Command) {
+    use logging::{Baseline, LogFormat, init};
+    match command {
+        Command::Broker(a) => init(Baseline::Events, a.log.verbose, a.log.log_format),
+        Command::Sub(a) => init(Baseline::Quiet, a.connect.debug.into(), LogFormat::Text),
+        Command::Pub(a) => init(Baseline::Quiet, a.connect.debug.into(), LogFormat::Text),
+        _ => init(Baseline::Quiet, 0, LogFormat::Text),
+    }
+}
+
 /// Parses the process arguments, runs the subcommand and returns the exit
 /// status.
 pub fn main() -> i32 {
     let cli = Cli::parse();
+    init_logging(&cli.command);
     let result = match cli.command {
         Command::Check(a) => check::run(a),
         Command::Bench(a) => bench::run(a),
