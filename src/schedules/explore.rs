@@ -2,13 +2,13 @@
 //! scheduler until the ledger or an oracle objects, then keep the schedule
 //! that did it, replayable.
 
-use super::record::{Recorded, Recording, Shared};
+use super::record::{Following, Recorded, Recording, Shared};
 use super::scenario::Scenario;
 use super::world::World;
 use crate::faults::FaultSet;
 use crate::ledger::{Mode, Violation};
 use crate::sync::{Arc, StdArc, StdMutex};
-use shuttle::scheduler::{PctScheduler, RandomScheduler, ReplayScheduler};
+use shuttle::scheduler::{PctScheduler, RandomScheduler};
 use shuttle::{Config, FailurePersistence, Runner};
 use std::cell::RefCell;
 use std::fmt;
@@ -172,23 +172,40 @@ pub fn explore(
 }
 
 /// Replays one schedule (text form) of `scenario` with `faults` on. `Err`
-/// when the text is not a schedule or the program no longer follows it.
+/// when the text is not a schedule or the program no longer follows it (a
+/// change to the kernels' locking since it was recorded).
 pub fn replay(
     scenario: Scenario,
     faults: FaultSet,
     schedule: &str,
 ) -> Result<Option<Finding>, String> {
     let rec = Recorded::decode(schedule).ok_or_else(|| format!("not a schedule: {schedule:?}"))?;
+    let steps = rec.len();
     let report: StdArc<StdMutex<Report>> = StdArc::new(StdMutex::new(None));
     let f = body(scenario, faults, Mode::Full, report.clone());
-    let sched = ReplayScheduler::new_from_schedule(rec.to_schedule());
-    catch_unwind(AssertUnwindSafe(|| Runner::new(sched, config()).run(f)))
-        .map_err(|p| format!("the replay diverged or panicked: {}", panic_text(p)))?;
+    let diverged = Rc::new(RefCell::new(None));
+    let sched = Following::new(rec, diverged.clone());
+    let ran = catch_unwind(AssertUnwindSafe(|| Runner::new(sched, config()).run(f)));
+    if let Some(at) = *diverged.borrow() {
+        return Err(format!(
+            "the program no longer follows the schedule (step {at} of {steps})"
+        ));
+    }
     let reported = report.lock().ok().and_then(|mut r| r.take());
-    Ok(reported.map(|(violation, failure)| Finding {
-        scenario,
-        violation,
-        failure,
-        schedule: schedule.to_string(),
-    }))
+    let failure = ran.err().map(|p| format!("panic: {}", panic_text(p)));
+    Ok(match (reported, failure) {
+        (Some((violation, failure)), _) => Some(Finding {
+            scenario,
+            violation,
+            failure,
+            schedule: schedule.to_string(),
+        }),
+        (None, Some(p)) => Some(Finding {
+            scenario,
+            violation: None,
+            failure: Some(p),
+            schedule: schedule.to_string(),
+        }),
+        (None, None) => None,
+    })
 }

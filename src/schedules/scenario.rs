@@ -64,15 +64,13 @@ impl Scenario {
             return Scenario::ALL.to_vec();
         };
         match f {
-            Fault::Nanomq1766 | Fault::Nanonng83430191f | Fault::Nanonng23d0eb290 => {
-                vec![Scenario::SubscribeClose]
-            }
+            Fault::Nanomq1766
+            | Fault::Nanonng83430191f
+            | Fault::Nanonng23d0eb290
+            | Fault::Nanonng230 => vec![Scenario::SubscribeClose],
             Fault::Nng355 | Fault::Nanonng1578 => vec![Scenario::CancelAck],
             Fault::Nanomq992557ab => vec![Scenario::FanoutUnsubscribe],
-            Fault::NanonngF135bbc6b | Fault::Nanomq531 | Fault::Nanomq1329 => {
-                vec![Scenario::AckClose]
-            }
-            Fault::FanoutMissingRetain | Fault::Nanonng230 => vec![Scenario::TakeoverPublish],
+            Fault::NanonngF135bbc6b | Fault::Nanomq531 => vec![Scenario::AckClose],
             _ => Vec::new(),
         }
     }
