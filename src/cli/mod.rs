@@ -45,7 +45,8 @@ pub enum Command {
     Certs(certs::Args),
     /// Decode MQTT packets (hex or raw bytes) and print them as JSON.
     Decode(decode::Args),
-    /// The reference broker over TLS (and optionally plain TCP).
+    /// The reference broker over TLS (and optionally plain TCP); with no
+    /// arguments it serves 8883 with a throwaway PKI and prints how to connect.
     Broker(broker::Args),
     /// Subscribe and print messages (nanomq_cli / mosquitto_sub flags).
     #[command(disable_help_flag = true, disable_version_flag = true)]
