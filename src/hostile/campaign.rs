@@ -103,6 +103,8 @@ pub struct Plan {
     pub settings: Settings,
     /// Which frames signatures skip.
     pub filter: FrameFilter,
+    /// Run on each process of a client stopped at the limit (`{pid}`).
+    pub on_stuck: Option<String>,
 }
 
 /// One run of one scenario.
@@ -223,6 +225,7 @@ async fn run_one(
                 stop: plan.stop,
                 settle: plan.settle,
                 env: env.to_vec(),
+                on_stuck: plan.on_stuck.clone(),
             };
             Some(runner::run(&launch, delivered).await?)
         }

@@ -149,8 +149,15 @@ pub fn judge(
                 "neither recovered nor gave up within {limit_secs} s after {scenario} (a waiter that never wakes?)"
             ),
             format!(
-                "$ {}\n--- stdout (end) ---\n{}\n--- stderr (end) ---\n{}",
-                run.command, run.stdout_tail, run.stderr_tail
+                "$ {}\n--- stdout (end) ---\n{}\n--- stderr (end) ---\n{}{}",
+                run.command,
+                run.stdout_tail,
+                run.stderr_tail,
+                if run.stuck_evidence.is_empty() {
+                    String::new()
+                } else {
+                    format!("\n--- when stuck (--on-stuck) ---\n{}", run.stuck_evidence.trim_end())
+                }
             ),
         )),
         Outcome::Crashed { how } if halting.is_none() => findings.push(Finding::plain(
@@ -184,6 +191,7 @@ mod tests {
             stderr_tail: String::new(),
             stderr: stderr.into(),
             stdout: String::new(),
+            stuck_evidence: String::new(),
         }
     }
 
