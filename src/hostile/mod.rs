@@ -40,6 +40,7 @@ pub mod sanitizer;
 pub mod scenario;
 pub mod server;
 pub mod session;
+pub mod stuck;
 pub mod verdict;
 
 pub use error::HostileError;
