@@ -23,7 +23,7 @@ pub type Failure = String;
 enum Req {
     Connect { link: usize },
     Subscribe(SubSnap),
-    Unsubscribe,
+    Unsubscribe(&'static str),
     Publish(PubSnap),
 }
 
@@ -320,7 +320,7 @@ impl<D: Driver> Runner<D> {
         let slot = usize::from(client);
         self.model.unsubscribe_sent(slot, filter);
         self.send(&kernel, &op)?;
-        self.track(op, slot, generation, Req::Unsubscribe);
+        self.track(op, slot, generation, Req::Unsubscribe(filter));
         Ok(())
     }
 
@@ -412,6 +412,7 @@ impl<D: Driver> Runner<D> {
                 Some(Req::Connect { link }) if ok => self.model.connack(link),
                 Some(Req::Subscribe(snap)) => self.model.subscribe_done(snap, ok),
                 Some(Req::Publish(snap)) => self.model.publish_done(snap, ok),
+                Some(Req::Unsubscribe(filter)) => self.model.unsubscribe_done(t.slot, filter, ok),
                 _ => {}
             }
         }
