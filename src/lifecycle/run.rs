@@ -206,6 +206,22 @@ impl<D: Driver> Runner<D> {
                 }
                 Ok(())
             }
+            Action::DropsMidWrite {
+                client,
+                dir,
+                completes,
+            } => {
+                if let Some(l) = self.link(client) {
+                    self.d.start_write(l, dir);
+                    let late = if completes {
+                        WriteResult::Complete
+                    } else {
+                        WriteResult::Failed("write error after the close".into())
+                    };
+                    self.d.drop_link_then_finish(l, dir, late);
+                }
+                Ok(())
+            }
             Action::TimePasses { ms } => {
                 self.d.advance(ms);
                 Ok(())
