@@ -124,6 +124,8 @@ pub struct Model {
     unsubscribed: HashMap<usize, BTreeSet<String>>,
     /// Per payload, what each slot had unsubscribed from when it was sent.
     sent_after: HashMap<String, Vec<(usize, BTreeSet<String>)>>,
+    /// The request number of each slot's latest UNSUBSCRIBE per filter.
+    unsub_requests: HashMap<(usize, String), u64>,
 }
 
 /// Whether `filter` matches `topic` (MQTT wildcards, no `$` topics here).
@@ -389,7 +391,10 @@ impl Model {
     pub fn unsubscribe_sent(&mut self, slot: usize, filter: &str) {
         let s = &mut self.slots[slot];
         s.subs.remove(filter);
-        *s.requests.entry(filter.to_string()).or_default() += 1;
+        let n = s.requests.entry(filter.to_string()).or_default();
+        *n += 1;
+        let n = *n;
+        self.unsub_requests.insert((slot, filter.to_string()), n);
     }
 
     /// A PUBLISH was queued (or handed to the outbox for QoS 0).
@@ -558,8 +563,12 @@ impl Model {
 impl Model {
     /// The UNSUBSCRIBE of `slot` from `filter` finished; `ok` when its
     /// UNSUBACK arrived.
+    /// Only the latest request for the filter counts: a SUBSCRIBE sent
+    /// after it may have reached the broker first.
     pub fn unsubscribe_done(&mut self, slot: usize, filter: &str, ok: bool) {
-        if ok {
+        let latest = self.slots[slot].requests.get(filter)
+            == self.unsub_requests.get(&(slot, filter.to_string()));
+        if ok && latest {
             self.unsubscribed
                 .entry(slot)
                 .or_default()
@@ -629,6 +638,14 @@ mod unsuback_tests {
         subscribed(&mut m, 0, "t/a");
         m.publish_sent(2, "t/a", 0, false, "again");
         assert_eq!(m.delivered(0, 1, "t/a", "again", 0, false), Ok(()));
+        // An UNSUBACK followed by a SUBSCRIBE sent before it arrived proves
+        // nothing either (the broker may read them in either order).
+        m.unsubscribe_sent(0, "t/a");
+        let snap = m.subscribe_sent(0, "t/a", 0);
+        m.unsubscribe_done(0, "t/a", true);
+        m.subscribe_done(snap, true);
+        m.publish_sent(4, "t/a", 0, false, "resubscribed");
+        assert_eq!(m.delivered(0, 1, "t/a", "resubscribed", 0, false), Ok(()));
         // An UNSUBACK that did not arrive proves nothing.
         m.unsubscribe_done(0, "t/a", false);
         m.publish_sent(3, "t/a", 0, false, "unsure");
