@@ -168,7 +168,7 @@ impl Broker {
                             dup: true,
                             ..inf.delivery.clone()
                         };
-                        let _ = conn.outbox.enqueue(Entry::Msg {
+                        let _ = conn.outbox.enqueue_windowed(Entry::Msg {
                             msg: wire,
                             frame: OutFrame::Deliver(Box::new(d)),
                         });

@@ -1,19 +1,20 @@
 //! PUBLISH in, deliveries out: the retained store, fan-out (one reference
 //! per subscriber), the QoS 1/2 inflight window and its acknowledgements.
 
+use super::limits::{DropReason, WhenFull};
 use super::session::{Inflight, InflightStage, Session, Waiting};
 use super::{Broker, Conn, Flow, Proto, State};
 use crate::codec::{Packet, PubResponse, Publish, QoS, ReasonCode, Version};
 use crate::faults::{Fault, FaultSet};
 use crate::kernels::frame::{Delivery, OutFrame};
-use crate::kernels::outbox::Entry;
+use crate::kernels::outbox::{Entry, Refused};
 use crate::ledger::{MsgRef, MsgSlot};
 use crate::sync::{Arc, StdArc, lock};
 use bytes::Bytes;
 use std::collections::BTreeMap;
 
 /// One subscriber a message goes to, merged over its matching filters.
-struct Target {
+pub(super) struct Target {
     qos: QoS,
     retain_as_published: bool,
     subscription_ids: Vec<u32>,
@@ -59,6 +60,7 @@ impl Broker {
         // The frame's message becomes the application message: only the
         // payload is shared with subscribers. We are its only owner here.
         let payload = publish.payload.clone();
+        let size = publish.topic.as_str().len() + payload.len();
         if msg
             .mutate("reader: keep payload", |d| *d = payload)
             .is_err()
@@ -73,6 +75,25 @@ impl Broker {
         {
             let mut st = lock(&self.state);
             st.stats.publishes_in += 1;
+            if qos != QoS::AtMostOnce
+                && version == Version::V5
+                && self.cfg.queue.when_full == WhenFull::Refuse
+                && let Err(reason) = self.refusal(&mut st, from.as_deref(), &meta, size)
+            {
+                st.stats.drops.refused_publishes += 1;
+                drop(st);
+                tracing::debug!(client = ?from, %reason, "publication refused: quota exceeded");
+                msg.release("refused: quota exceeded");
+                let mut ack = PubResponse::new(pid);
+                ack.reason = ReasonCode::QuotaExceeded;
+                // A failed PUBREC ends the QoS 2 flow: no PUBREL follows.
+                let packet = match qos {
+                    QoS::ExactlyOnce => Packet::Pubrec(ack),
+                    _ => Packet::Puback(ack),
+                };
+                self.send(conn, &packet, version, "broker: refusing ack");
+                return Flow::Continue;
+            }
             self.route(&mut st, from.as_deref(), msg, StdArc::new(meta));
         }
         match qos {
@@ -117,20 +138,7 @@ impl Broker {
                     .put(&topic, msg.retain("retain: store"), meta.clone());
             }
         }
-        let mut targets: BTreeMap<String, Target> = BTreeMap::new();
-        st.tree.for_each_match(&topic, |client, (opts, sub_id)| {
-            if opts.no_local && from == Some(client) {
-                return;
-            }
-            let t = targets.entry(client.to_string()).or_insert(Target {
-                qos: QoS::AtMostOnce,
-                retain_as_published: false,
-                subscription_ids: Vec::new(),
-            });
-            t.qos = t.qos.max(opts.qos);
-            t.retain_as_published |= opts.retain_as_published;
-            t.subscription_ids.extend(sub_id.iter().copied());
-        });
+        let targets = Self::targets(st, from, &topic);
         let n = targets.len();
         let mut own = Some(msg);
         for (i, (client, t)) in targets.into_iter().enumerate() {
@@ -159,7 +167,45 @@ impl Broker {
         }
     }
 
-    /// Hands one reference to one subscriber's session.
+    /// [`WhenFull::Refuse`]: why a publication cannot be taken by all its
+    /// subscribers, if it cannot.
+    fn refusal(
+        &self,
+        st: &mut State,
+        from: Option<&str>,
+        meta: &Publish,
+        size: usize,
+    ) -> Result<(), DropReason> {
+        let targets: Vec<(String, QoS)> = Self::targets(st, from, meta.topic.as_str())
+            .into_iter()
+            .map(|(client, t)| (client, t.qos.min(meta.qos)))
+            .collect();
+        self.check_refuse(st, &targets, size)
+    }
+
+    /// The subscribers of `topic`, each once, merged over its matching
+    /// filters; `from` is the publisher, for No Local.
+    pub(super) fn targets(st: &State, from: Option<&str>, topic: &str) -> BTreeMap<String, Target> {
+        let mut targets: BTreeMap<String, Target> = BTreeMap::new();
+        st.tree.for_each_match(topic, |client, (opts, sub_id)| {
+            if opts.no_local && from == Some(client) {
+                return;
+            }
+            let t = targets.entry(client.to_string()).or_insert(Target {
+                qos: QoS::AtMostOnce,
+                retain_as_published: false,
+                subscription_ids: Vec::new(),
+            });
+            t.qos = t.qos.max(opts.qos);
+            t.retain_as_published |= opts.retain_as_published;
+            t.subscription_ids.extend(sub_id.iter().copied());
+        });
+        targets
+    }
+
+    /// Hands one reference to one subscriber's session, within the queue
+    /// limits ([`super::limits`]): a delivery that does not fit is dropped
+    /// (released once, counted, logged).
     pub(super) fn deliver(
         &self,
         st: &mut State,
@@ -169,19 +215,32 @@ impl Broker {
         spec: DeliverySpec,
     ) {
         let version = st.versions.get(client).copied().unwrap_or(Version::V311);
-        let Some(session) = st.sessions.get_mut(client) else {
+        let Some(session) = st.sessions.get(client) else {
             msg.release("deliver: no session");
             return;
         };
-        let conn = session.conn.and_then(|id| st.conns.get(&id)).cloned();
-        if let Some(max) = session.max_packet_out {
-            let size = meta.topic.as_str().len() + msg.data("deliver: size").map_or(0, |d| d.len());
-            if size + 16 > max as usize {
-                msg.release("deliver: over the client's maximum packet size");
-                return;
-            }
+        let size = meta.topic.as_str().len() + msg.data("deliver: size").map_or(0, |d| d.len());
+        if let Some(max) = session.max_packet_out
+            && size + 16 > max as usize
+        {
+            return self.drop_delivery(st, client, msg, DropReason::ClientMaxPacket);
         }
-        st.stats.deliveries += 1;
+        if let Err(reason) = self.admit(st, client, spec.qos, size) {
+            return self.drop_delivery(st, client, msg, reason);
+        }
+        let State {
+            sessions,
+            conns,
+            stats,
+            ..
+        } = st;
+        let Some(session) = sessions.get_mut(client) else {
+            msg.release("deliver: no session");
+            return;
+        };
+        let conn = session.conn.and_then(|id| conns.get(&id)).cloned();
+        stats.deliveries += 1;
+        let charge = self.budget.charge(size);
         let delivery = Delivery {
             meta,
             qos: spec.qos,
@@ -192,25 +251,33 @@ impl Broker {
             version,
         };
         if spec.qos == QoS::AtMostOnce {
-            match conn {
-                Some(c) => {
-                    let _ = c.outbox.enqueue(Entry::Msg {
-                        msg,
-                        frame: OutFrame::Deliver(Box::new(delivery)),
-                    });
-                }
-                None => msg.release("deliver: QoS 0 to a disconnected session"),
-            }
+            let Some(c) = conn else {
+                // admit() lets no QoS 0 through to a session without one.
+                stats.deliveries -= 1;
+                stats.drops.count(DropReason::OfflineQos0);
+                msg.release(DropReason::OfflineQos0.site());
+                return;
+            };
+            let entry = Entry::Msg {
+                msg,
+                frame: OutFrame::Deliver(Box::new(delivery)),
+            };
+            // A refused entry was released by the outbox.
+            let refused = match c.outbox.enqueue_droppable(entry, charge) {
+                Ok(()) => return,
+                Err(Refused::Full) => DropReason::SendQueueFull,
+                Err(Refused::Closed) => DropReason::OfflineQos0,
+            };
+            stats.deliveries -= 1;
+            stats.drops.count(refused);
+            tracing::trace!(client, reason = %refused, "delivery dropped");
             return;
         }
-        session.waiting.push_back(Waiting { msg, delivery });
-        if conn.is_none()
-            && session.waiting.len() > self.cfg.max_offline
-            && let Some(old) = session.waiting.pop_front()
-        {
-            old.msg
-                .release("deliver: offline queue full (oldest dropped)");
-        }
+        session.waiting.push_back(Waiting {
+            msg,
+            delivery,
+            charge,
+        });
         Self::pump(self.faults(), session, conn.as_ref());
     }
 
@@ -235,9 +302,12 @@ impl Broker {
                     slot,
                     delivery: delivery.clone(),
                     stage: InflightStage::AwaitAck,
+                    charge: Some(w.charge),
                 },
             );
-            let _ = conn.outbox.enqueue(Entry::Msg {
+            // Refused only when the connection is closing: the parked
+            // reference stays for the resend after reconnect.
+            let _ = conn.outbox.enqueue_windowed(Entry::Msg {
                 msg: w.msg,
                 frame: OutFrame::Deliver(Box::new(delivery)),
             });
@@ -281,6 +351,7 @@ impl Broker {
                 if let Some(m) = inf.slot.take() {
                     m.release("reader: PUBREC");
                 }
+                inf.charge = None;
                 if failed {
                     s.inflight.remove(&pid);
                     Self::pump(faults, s, c);
