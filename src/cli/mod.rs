@@ -10,6 +10,7 @@ mod hostile_broker;
 mod mqtt_client;
 mod probe;
 mod publish;
+mod queue_limits;
 mod sub;
 pub mod zoo;
 
@@ -44,6 +45,16 @@ pub enum Command {
     /// Decode MQTT packets (hex or raw bytes) and print them as JSON.
     Decode(decode::Args),
     /// The reference broker over TLS (and optionally plain TCP).
+    ///
+    /// Sessions, their queued messages and retained messages live in memory
+    /// only: they are lost when the broker stops or restarts.
+    ///
+    /// What a slow or stopped consumer may hold is bounded per session
+    /// (--max-queued-messages, --max-queued-bytes) and for the whole broker
+    /// (--queue-memory); beyond that, queued QoS 0 go first, then
+    /// --queue-full decides for QoS 1/2, and a consumer over its limit for
+    /// --slow-consumer-timeout seconds is disconnected. Every drop is
+    /// counted per reason, logged, and released once through the ledger.
     Broker(broker::Args),
     /// Subscribe and print messages (nanomq_cli / mosquitto_sub flags).
     #[command(disable_help_flag = true, disable_version_flag = true)]
