@@ -29,7 +29,7 @@
 //! back under half of it (info, with how many it lost); single drops are
 //! `trace`.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// What happens to QoS 1/2 deliveries once a session's queued QoS 0 are
 /// gone and it is still over its limit.
@@ -179,7 +179,7 @@ impl std::fmt::Display for DropReason {
 }
 
 /// Deliveries dropped, per reason, and what the policy did about it.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Drops {
     /// [`DropReason::QueueMessages`].
     pub queue_messages: u64,

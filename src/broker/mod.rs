@@ -100,7 +100,7 @@ impl CloseReason {
 }
 
 /// Counters of one broker's traffic.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct BrokerStats {
     /// Connections accepted.
     pub connections: u64,

@@ -11,6 +11,7 @@ mod mqtt_client;
 mod probe;
 mod publish;
 mod queue_limits;
+mod soak;
 mod sub;
 pub mod zoo;
 
@@ -66,6 +67,15 @@ pub enum Command {
     HostileBroker(hostile_broker::Args),
     /// Attack an external TLS broker and check it keeps serving.
     Probe(probe::Args),
+    /// Soak a broker with slow, stopped and flapping consumers: RSS over
+    /// time, drops per reason, other clients' latency, the ledger audit.
+    ///
+    /// Runs the same load against our broker and mosquitto (or a broker
+    /// you started) one after the other and prints them side by side;
+    /// writes soak.md and soak.json. Exits 1 when our broker's audit is not
+    /// clean, its RSS went over --max-rss, the probe lost a message or a
+    /// client failed.
+    Soak(soak::Args),
 }
 
 /// Parses the process arguments, runs the subcommand and returns the exit
@@ -83,6 +93,7 @@ pub fn main() -> i32 {
         Command::Pub(a) => publish::run(a),
         Command::HostileBroker(a) => hostile_broker::run(a),
         Command::Probe(a) => probe::run(a),
+        Command::Soak(a) => soak::run(a),
     };
     match result {
         Ok(code) => code,
