@@ -17,12 +17,14 @@
 pub mod address;
 pub mod campaign;
 mod error;
+pub mod finding;
 pub mod io;
 pub mod packets;
 pub mod probe;
 pub mod raw_client;
 pub mod report;
 pub mod runner;
+pub mod sanitizer;
 pub mod scenario;
 pub mod server;
 pub mod session;
