@@ -184,7 +184,7 @@ pub struct Broker {
     ledger: Arc<Ledger>,
     cfg: BrokerConfig,
     /// Bytes held for delivery by all sessions.
-    budget: Arc<MemoryBudget>,
+    budget: MemoryBudget,
     /// The latest time a shell told the kernel (ms), for the queue policy.
     clock_ms: AtomicU64,
     state: Mutex<State>,

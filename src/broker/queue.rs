@@ -105,7 +105,7 @@ mod tests {
     use crate::ledger::{Ledger, Mode, MsgKind};
     use crate::sync::{Arc, StdArc};
 
-    fn waiting(ledger: &Arc<Ledger>, budget: &Arc<MemoryBudget>, n: usize) -> Waiting {
+    fn waiting(ledger: &Arc<Ledger>, budget: &MemoryBudget, n: usize) -> Waiting {
         let payload = bytes::Bytes::from(vec![0u8; n]);
         let meta = Publish::new(
             crate::codec::MqttString::new("t").unwrap(),

@@ -249,7 +249,10 @@ fn problems(run: &TargetRun, max_rss: Option<usize>) -> Vec<String> {
         .probe_sent
         .saturating_sub(u64::try_from(run.probe_received).unwrap_or(u64::MAX));
     if lost > 0 {
-        p.push(format!("the probe lost {lost} of {} round trips", run.probe_sent));
+        p.push(format!(
+            "the probe lost {lost} of {} round trips",
+            run.probe_sent
+        ));
     }
     p.extend(run.errors.iter().map(|e| format!("client: {e}")));
     p
@@ -287,8 +290,8 @@ pub fn run(args: Args) -> Result<i32, CliError> {
         },
     };
     let progress = |line: &str| eprintln!("mqtls soak: {line}");
-    let report = soak::run(&cfg, &pki_dir, &tls, &progress)
-        .map_err(|e| CliError::Net(e.to_string()))?;
+    let report =
+        soak::run(&cfg, &pki_dir, &tls, &progress).map_err(|e| CliError::Net(e.to_string()))?;
     let md = report::soak::to_markdown(&report);
     let json = serde_json::to_string_pretty(&report).unwrap_or_default();
     report::write_file(&args.report_dir, "soak.md", &md)?;

@@ -15,9 +15,15 @@
 
 use crate::sync::{Arc, AtomicUsize, Ordering};
 
-/// Bytes queued for delivery across a whole broker, against a limit.
-#[derive(Debug)]
+/// Bytes queued for delivery across a whole broker, against a limit. A
+/// cheap handle: clones share one count.
+#[derive(Debug, Clone)]
 pub struct MemoryBudget {
+    pool: Arc<Pool>,
+}
+
+#[derive(Debug)]
+struct Pool {
     limit: usize,
     used: AtomicUsize,
 }
@@ -25,34 +31,36 @@ pub struct MemoryBudget {
 impl MemoryBudget {
     /// A budget of `limit` bytes; 0 means no limit (the bytes are still
     /// counted, for reports).
-    pub fn new(limit: usize) -> Arc<Self> {
-        Arc::new(MemoryBudget {
-            limit: if limit == 0 { usize::MAX } else { limit },
-            used: AtomicUsize::new(0),
-        })
+    pub fn new(limit: usize) -> Self {
+        MemoryBudget {
+            pool: Arc::new(Pool {
+                limit: if limit == 0 { usize::MAX } else { limit },
+                used: AtomicUsize::new(0),
+            }),
+        }
     }
 
     /// The limit in bytes (`usize::MAX` when unlimited).
     pub fn limit(&self) -> usize {
-        self.limit
+        self.pool.limit
     }
 
     /// Bytes currently charged.
     pub fn used(&self) -> usize {
-        self.used.load(Ordering::Acquire)
+        self.pool.used.load(Ordering::Acquire)
     }
 
     /// True when `bytes` more would stay within the limit.
     pub fn fits(&self, bytes: usize) -> bool {
-        self.used().saturating_add(bytes) <= self.limit
+        self.used().saturating_add(bytes) <= self.pool.limit
     }
 
     /// Charges `bytes`, whether or not they fit (the caller decided); the
     /// returned [`Charge`] gives them back when dropped.
-    pub fn charge(self: &Arc<Self>, bytes: usize) -> Charge {
-        self.used.fetch_add(bytes, Ordering::AcqRel);
+    pub fn charge(&self, bytes: usize) -> Charge {
+        self.pool.used.fetch_add(bytes, Ordering::AcqRel);
         Charge {
-            budget: self.clone(),
+            pool: self.pool.clone(),
             bytes,
         }
     }
@@ -62,7 +70,7 @@ impl MemoryBudget {
 /// drop.
 #[derive(Debug)]
 pub struct Charge {
-    budget: Arc<MemoryBudget>,
+    pool: Arc<Pool>,
     bytes: usize,
 }
 
@@ -75,7 +83,7 @@ impl Charge {
 
 impl Drop for Charge {
     fn drop(&mut self) {
-        self.budget.used.fetch_sub(self.bytes, Ordering::AcqRel);
+        self.pool.used.fetch_sub(self.bytes, Ordering::AcqRel);
     }
 }
 

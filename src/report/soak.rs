@@ -171,11 +171,10 @@ pub fn to_markdown(r: &SoakReport) -> String {
             .runs
             .iter()
             .map(|t| {
-                // The last sample at or before this second.
+                // The last sample up to half a second past this one.
                 t.rss
                     .iter()
-                    .filter(|s| s.t_ms <= sec * 1000 + 500)
-                    .next_back()
+                    .rfind(|s| s.t_ms <= sec * 1000 + 500)
                     .map_or("-".into(), |s| format!("{:.1}", s.kib as f64 / 1024.0))
             })
             .collect();

@@ -315,9 +315,12 @@ async fn one_target(
     for i in 0..mix.stopped {
         let (ep, leave) = (ep.clone(), flood_ended.clone());
         let qos = mix.qos;
-        spawn_role(&mut stopped_set, &errors, format!("stopped {i}"), async move {
-            roles::stopped_consumer(ep, format!("soak-stopped-{i}"), qos, leave).await
-        });
+        spawn_role(
+            &mut stopped_set,
+            &errors,
+            format!("stopped {i}"),
+            async move { roles::stopped_consumer(ep, format!("soak-stopped-{i}"), qos, leave).await },
+        );
     }
     for i in 0..mix.slow {
         let (ep, stop, c) = (ep.clone(), all_ended.clone(), slow.clone());
@@ -410,7 +413,10 @@ async fn one_target(
     tokio::time::sleep_until(flood_end_at.into()).await;
     let _ = flood_end.send(true);
     let rss_flood_end = RssReader::of(running).read();
-    progress(&format!("[{name}] flood over; settling for {:?}", cfg.settle));
+    progress(&format!(
+        "[{name}] flood over; settling for {:?}",
+        cfg.settle
+    ));
     while let Some(r) = stopped_set.join_next().await {
         if r.is_err() {
             lock(&errors).push("a stopped consumer's task failed".into());

@@ -107,7 +107,11 @@ fn free_port() -> Result<u16, SoakError> {
 impl Running {
     /// Starts `spec` with the PEM files in `pki` (`ca.pem`, `server.pem`,
     /// `server.key`) and `limits`, and waits until it listens.
-    pub fn start(spec: &TargetSpec, pki: &Path, limits: &SharedLimits) -> Result<Running, SoakError> {
+    pub fn start(
+        spec: &TargetSpec,
+        pki: &Path,
+        limits: &SharedLimits,
+    ) -> Result<Running, SoakError> {
         let dir = tempfile::tempdir().map_err(|e| SoakError::io("creating a temp dir", e))?;
         let name = spec.name();
         let (addr, child, report) = match spec {
@@ -125,7 +129,10 @@ impl Running {
                     .arg(p("server.key"))
                     .arg("--report")
                     .arg(&report)
-                    .args(["--max-queued-messages", &limits.max_queued_messages.to_string()])
+                    .args([
+                        "--max-queued-messages",
+                        &limits.max_queued_messages.to_string(),
+                    ])
                     .args(["--max-queued-bytes", &limits.max_queued_bytes.to_string()])
                     .args(["--max-inflight", &limits.max_inflight.to_string()])
                     .args(args)
@@ -134,7 +141,11 @@ impl Running {
                     .stderr(Stdio::inherit())
                     .spawn()
                     .map_err(|e| SoakError::Start(format!("{}: {e}", exe.display())))?;
-                ((Ipv4Addr::LOCALHOST, port).into(), Some(child), Some(report))
+                (
+                    (Ipv4Addr::LOCALHOST, port).into(),
+                    Some(child),
+                    Some(report),
+                )
             }
             TargetSpec::Mosquitto { exe } => {
                 let port = free_port()?;
@@ -155,7 +166,8 @@ impl Running {
                     p("server.key"),
                 );
                 let path = dir.path().join("mosquitto.conf");
-                std::fs::write(&path, conf).map_err(|e| SoakError::io("writing mosquitto.conf", e))?;
+                std::fs::write(&path, conf)
+                    .map_err(|e| SoakError::io("writing mosquitto.conf", e))?;
                 let child = Command::new(exe)
                     .arg("-c")
                     .arg(&path)
