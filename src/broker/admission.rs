@@ -80,9 +80,7 @@ impl Broker {
     ) -> Result<(), DropReason> {
         let shed = Shed::for_policy(self.cfg.queue.when_full, qos);
         self.fit_session(st, client, qos, size, shed)?;
-        self.fit_budget(st, Some(client), size, shed)?;
-        self.caught_up(st, client);
-        Ok(())
+        self.fit_budget(st, Some(client), size, shed)
     }
 
     /// [`WhenFull::Refuse`]: `Ok` when every QoS 1/2 subscriber of a
@@ -158,11 +156,13 @@ impl Broker {
         }
         if qos != QoS::AtMostOnce && conn.is_some() && s.waiting.is_empty() && s.has_window() {
             // Straight into the in-flight window: nothing is queued.
+            self.caught_up(s, conn.as_ref(), client);
             return Ok(());
         }
         loop {
             let (messages, bytes) = queued(s, conn.as_ref());
             let Some(reason) = self.cfg.queue.exceeded(messages, bytes, size) else {
+                self.caught_up(s, conn.as_ref(), client);
                 return Ok(());
             };
             if !shed_one(s, conn.as_ref(), shed, reason) {
@@ -292,15 +292,9 @@ impl Broker {
 
     /// Ends a session's episode over its limit once its queue is down to
     /// half of the limits.
-    fn caught_up(&self, st: &mut State, client: &str) {
-        let State {
-            sessions, conns, ..
-        } = st;
-        let Some(s) = sessions.get_mut(client) else {
-            return;
-        };
+    fn caught_up(&self, s: &mut Session, conn: Option<&Arc<Conn>>, client: &str) {
         let Some(over) = s.over else { return };
-        let (m, b) = queued(s, s.conn.and_then(|id| conns.get(&id)));
+        let (m, b) = queued(s, conn);
         if self.cfg.queue.below_half(m, b) {
             tracing::info!(
                 client,
@@ -327,7 +321,6 @@ impl Broker {
         let grace = self.cfg.queue.slow_consumer_ms;
         let mut slow = Vec::new();
         for id in ids {
-            self.caught_up(st, &id);
             let State {
                 sessions,
                 conns,
@@ -338,6 +331,8 @@ impl Broker {
             let Some(s) = sessions.get_mut(&id) else {
                 continue;
             };
+            let conn = s.conn.and_then(|c| conns.get(&c)).cloned();
+            self.caught_up(s, conn.as_ref(), &id);
             let Some(over) = &mut s.over else { continue };
             if over.conn != s.conn {
                 // Its episode began on another connection (or none): this
@@ -346,7 +341,7 @@ impl Broker {
                 over.since_ms = now;
                 continue;
             }
-            let Some(conn) = s.conn.and_then(|c| conns.get(&c)).cloned() else {
+            let Some(conn) = conn else {
                 continue;
             };
             if grace == 0 || conn.is_closing() || now.saturating_sub(over.since_ms) < grace {

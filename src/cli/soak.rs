@@ -24,6 +24,7 @@ pub enum Scenario {
     /// The same at QoS 0.
     StoppedQos0,
     /// A hundred QoS 1 subscribers that stop reading at once.
+    #[value(name = "stopped-100")]
     Stopped100,
     /// Two publishers; stopped, slow, flapping and healthy consumers.
     Mixed,
