@@ -71,7 +71,9 @@ where
                 Ok(false) => return WriterEnd::OutboxClosed,
                 Err(e) => return WriterEnd::Io(e),
             }
-            // More may have been queued while we wrote.
+            // Other connections' turn (a fast reader's socket is always
+            // writable), then more may have been queued while we wrote.
+            tokio::task::yield_now().await;
             continue;
         }
         if outbox.is_closed() {

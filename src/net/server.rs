@@ -310,6 +310,11 @@ where
                     let now = shared.clock.now_ms();
                     let flow = ledger::with_actor(&actor, || broker.on_bytes(&conn, &buf, now));
                     buf.clear();
+                    // A flat-out publisher always has the next read ready:
+                    // without this its task would keep the worker for
+                    // tokio's whole budget (128 reads, thousands of
+                    // deliveries) while other clients wait.
+                    tokio::task::yield_now().await;
                     if let Flow::Close(why) = flow {
                         tracing::debug!(conn = id, code = ?why.code, "closing: {}", why.detail);
                         conn.outbox.poke();

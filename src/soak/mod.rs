@@ -241,6 +241,14 @@ pub fn run(
         .enable_all()
         .build()
         .map_err(|e| SoakError::io("starting the load runtime", e))?;
+    // The probe on a worker of its own: its latency is the broker's, not
+    // the time it waits behind the load generator's tasks.
+    let probe_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("soak-probe")
+        .enable_all()
+        .build()
+        .map_err(|e| SoakError::io("starting the probe's runtime", e))?;
     let mut runs = Vec::new();
     for spec in &cfg.targets {
         progress(&format!("[{}] starting", spec.name()));
@@ -250,7 +258,14 @@ pub fn run(
             tls: tls.clone(),
         };
         let mosquitto = matches!(spec, TargetSpec::Mosquitto { .. });
-        let outcome = rt.block_on(one_target(cfg, &running, ep, mosquitto, progress));
+        let outcome = rt.block_on(one_target(
+            cfg,
+            &running,
+            ep,
+            mosquitto,
+            probe_rt.handle(),
+            progress,
+        ));
         let ours = running.stop()?;
         let mut run = outcome?;
         if let Some(r) = ours {
@@ -297,6 +312,7 @@ async fn one_target(
     running: &Running,
     ep: Endpoint,
     mosquitto: bool,
+    probe_rt: &tokio::runtime::Handle,
     progress: Progress<'_>,
 ) -> Result<TargetRun, SoakError> {
     let name = running.name.clone();
@@ -347,13 +363,15 @@ async fn one_target(
         });
     }
     let probe_log = StdArc::new(ProbeLog::default());
-    if mix.probe_hz > 0 {
+    let probe = (mix.probe_hz > 0).then(|| {
         let (ep, stop, log) = (ep.clone(), all_ended.clone(), probe_log.clone());
-        let hz = mix.probe_hz;
-        spawn_role(&mut set, &errors, "probe".into(), async move {
-            roles::probe(ep, hz, epoch, stop, log).await
-        });
-    }
+        let (hz, errors) = (mix.probe_hz, errors.clone());
+        probe_rt.spawn(async move {
+            if let Err(e) = roles::probe(ep, hz, epoch, stop, log).await {
+                lock(&errors).push(format!("probe: {e}"));
+            }
+        })
+    });
     let dropped_sys = StdArc::new(crate::sync::AtomicU64::new(u64::MAX));
     if mosquitto {
         let (ep, stop, seen) = (ep.clone(), all_ended.clone(), dropped_sys.clone());
@@ -434,6 +452,11 @@ async fn one_target(
         set.shutdown().await;
     }
     let _ = sampler.await;
+    if let Some(p) = probe
+        && p.await.is_err()
+    {
+        lock(&errors).push("the probe's task failed".into());
+    }
 
     let samples = lock(&probe_log.samples).clone();
     let (mut base, mut flood) = (Vec::new(), Vec::new());
