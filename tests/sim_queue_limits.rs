@@ -443,3 +443,58 @@ fn unlimited_queues_keep_everything_as_before() {
     assert_eq!(received(&sim, sub), (0..500).collect::<Vec<_>>());
     assert_clean(&sim.finish());
 }
+
+/// Collects what a `tracing` subscriber writes.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn going_over_the_limit_and_back_is_logged_once_each() {
+    let out = Captured::default();
+    let writer = out.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::INFO)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    tracing::subscriber::with_default(subscriber, || {
+        let mut sim = Sim::new(
+            Ledger::new(Mode::Counting),
+            config(limits(4, WhenFull::DropOldest)),
+        );
+        let (sub, publ) = pair(&mut sim, QoS::AtLeastOnce);
+        publish(&mut sim, publ, &[publ], 0..50, QoS::AtLeastOnce);
+        run_only(&mut sim, &[sub]);
+        // Caught up: the next delivery ends the episode.
+        publish(&mut sim, publ, &[publ, sub], 50..51, QoS::AtLeastOnce);
+        assert_clean(&sim.finish());
+    });
+    let log = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+    let over: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("queue limit reached"))
+        .collect();
+    assert_eq!(over.len(), 1, "{log}");
+    assert!(
+        over[0].contains("WARN") && over[0].contains("client=\"sub\""),
+        "{log}"
+    );
+    assert!(over[0].contains("reason=queue_messages"), "{log}");
+    let back: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("queue back under half its limit"))
+        .collect();
+    assert_eq!(back.len(), 1, "{log}");
+    assert!(back[0].contains("dropped=42"), "{log}");
+}

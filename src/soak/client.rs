@@ -278,13 +278,10 @@ impl Writer {
             self.wr
                 .write_all(&self.out)
                 .await
-                .map_err(|e| SoakError::io("writing", e))?;
+                .map_err(SoakError::write)?;
             self.out.clear();
         }
-        self.wr
-            .flush()
-            .await
-            .map_err(|e| SoakError::io("writing", e))
+        self.wr.flush().await.map_err(SoakError::write)
     }
 
     /// Acknowledges a received QoS 1 PUBLISH.

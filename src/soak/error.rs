@@ -26,9 +26,22 @@ pub enum SoakError {
     /// Our broker's shutdown report is missing or unreadable.
     #[error("no broker report: {0}")]
     Report(String),
+    /// The broker ended the connection (a reset or broken pipe while
+    /// writing): what a consumer over its limit is told, not a failure.
+    #[error("the broker closed the connection")]
+    Closed,
 }
 
 impl SoakError {
+    /// A write's failure: the broker closing is [`SoakError::Closed`].
+    pub(crate) fn write(source: std::io::Error) -> SoakError {
+        use std::io::ErrorKind as K;
+        match source.kind() {
+            K::ConnectionReset | K::BrokenPipe | K::ConnectionAborted => SoakError::Closed,
+            _ => SoakError::io("writing", source),
+        }
+    }
+
     pub(crate) fn io(what: &str, source: std::io::Error) -> SoakError {
         SoakError::Io {
             what: what.to_string(),

@@ -340,10 +340,13 @@ async fn one_target(
     }
     for i in 0..mix.slow {
         let (ep, stop, c) = (ep.clone(), all_ended.clone(), slow.clone());
-        let size = mix.payload + roles::FLOOD_TOPIC.len() + 8;
-        let (qos, rate) = (mix.qos, mix.slow_rate);
+        let pace = roles::Pace::Slow {
+            rate: mix.slow_rate,
+            msg_size: mix.payload + roles::FLOOD_TOPIC.len() + 8,
+        };
+        let qos = mix.qos;
         spawn_role(&mut set, &errors, format!("slow {i}"), async move {
-            roles::slow_consumer(ep, format!("soak-slow-{i}"), qos, rate, size, stop, c).await
+            roles::consumer(ep, format!("soak-slow-{i}"), qos, pace, stop, c).await
         });
     }
     for i in 0..mix.flapping {
@@ -359,7 +362,15 @@ async fn one_target(
         let (ep, stop, c) = (ep.clone(), all_ended.clone(), healthy.clone());
         let qos = mix.qos;
         spawn_role(&mut set, &errors, format!("healthy {i}"), async move {
-            roles::healthy_consumer(ep, format!("soak-healthy-{i}"), qos, stop, c).await
+            roles::consumer(
+                ep,
+                format!("soak-healthy-{i}"),
+                qos,
+                roles::Pace::Full,
+                stop,
+                c,
+            )
+            .await
         });
     }
     let probe_log = StdArc::new(ProbeLog::default());

@@ -143,44 +143,94 @@ pub async fn stopped_consumer(
     Ok(())
 }
 
-/// Reads about `rate` deliveries of `msg_size` bytes per second,
-/// acknowledging them, until `stop`.
-pub async fn slow_consumer(
+/// How long a consumer the broker disconnected waits before it comes back,
+/// as a real client's reconnect delay.
+const RECONNECT_AFTER: Duration = Duration::from_secs(1);
+
+/// How a consumer reads: everything as it comes, or about `rate`
+/// deliveries of `msg_size` bytes per second.
+#[derive(Debug, Clone, Copy)]
+pub enum Pace {
+    /// As fast as deliveries come.
+    Full,
+    /// About `rate` messages per second.
+    Slow {
+        /// Messages per second.
+        rate: u32,
+        /// Bytes of one delivery on the wire.
+        msg_size: usize,
+    },
+}
+
+/// Subscribes and reads at `pace`, acknowledging, until `stop`; when the
+/// broker disconnects it (a slow consumer over its limit), it counts that
+/// and comes back after [`RECONNECT_AFTER`] with a new session.
+pub async fn consumer(
     ep: Endpoint,
     id: String,
     qos: QoS,
-    rate: u32,
-    msg_size: usize,
+    pace: Pace,
     mut stop: watch::Receiver<bool>,
     counters: StdArc<Counters>,
 ) -> Result<(), SoakError> {
-    let mut c = Client::connect(&ep, &Hello::clean(id)).await?;
-    c.subscribe(FLOOD_TOPIC, qos).await?;
+    loop {
+        let mut c = Client::connect(&ep, &Hello::clean(id.clone())).await?;
+        c.subscribe(FLOOD_TOPIC, qos).await?;
+        let open = match pace {
+            Pace::Full => consume_until(&mut c, &mut stop, None, &counters).await?,
+            Pace::Slow { rate, msg_size } => {
+                read_slowly(&mut c, &mut stop, rate, msg_size, &counters).await?
+            }
+        };
+        if open {
+            return Ok(());
+        }
+        Counters::add(&counters.closed_by_broker, 1);
+        tokio::select! {
+            _ = stopped(&mut stop) => return Ok(()),
+            _ = tokio::time::sleep(RECONNECT_AFTER) => {}
+        }
+        Counters::add(&counters.reconnects, 1);
+    }
+}
+
+/// Reads about `rate` deliveries per second until `stop` (true) or until
+/// the broker closes the connection (false).
+async fn read_slowly(
+    c: &mut Client,
+    stop: &mut watch::Receiver<bool>,
+    rate: u32,
+    msg_size: usize,
+    counters: &Counters,
+) -> Result<bool, SoakError> {
     let tick = Duration::from_millis(100);
     let per_tick = (usize::try_from(rate).unwrap_or(usize::MAX) / 10).max(1);
     let limit = per_tick.saturating_mul(msg_size.max(1));
     loop {
         tokio::select! {
-            _ = stopped(&mut stop) => return Ok(()),
+            _ = stopped(stop) => return Ok(true),
             _ = tokio::time::sleep(tick) => {}
         }
         let read = tokio::select! {
-            _ = stopped(&mut stop) => return Ok(()),
+            _ = stopped(stop) => return Ok(true),
             r = c.rx.read_some(limit) => r?,
         };
         let Some(packets) = read else {
-            Counters::add(&counters.closed_by_broker, 1);
-            return Ok(());
+            return Ok(false);
         };
-        count_and_ack(&mut c, &packets, &counters).await?;
+        if !count_and_ack(c, &packets, counters).await? {
+            return Ok(false);
+        }
     }
 }
 
+/// Counts the deliveries among `packets` and acknowledges them; false when
+/// the broker closed the connection meanwhile.
 async fn count_and_ack(
     c: &mut Client,
     packets: &[Packet],
     counters: &Counters,
-) -> Result<(), SoakError> {
+) -> Result<bool, SoakError> {
     let mut n = 0;
     for p in packets {
         if let Packet::Publish(p) = p {
@@ -190,27 +240,17 @@ async fn count_and_ack(
     }
     Counters::add(&counters.messages, n);
     if c.tx.pending() > 0 {
-        c.tx.flush().await?;
+        match c.tx.flush().await {
+            Ok(()) => {}
+            Err(SoakError::Closed) => return Ok(false),
+            Err(e) => return Err(e),
+        }
     }
-    Ok(())
+    Ok(true)
 }
 
-/// Reads as fast as deliveries come, acknowledging them, until `stop`.
-pub async fn healthy_consumer(
-    ep: Endpoint,
-    id: String,
-    qos: QoS,
-    mut stop: watch::Receiver<bool>,
-    counters: StdArc<Counters>,
-) -> Result<(), SoakError> {
-    let mut c = Client::connect(&ep, &Hello::clean(id)).await?;
-    c.subscribe(FLOOD_TOPIC, qos).await?;
-    consume_until(&mut c, &mut stop, None, &counters).await?;
-    Ok(())
-}
-
-/// Reads and acknowledges until `stop`, or until `until` if given; false
-/// when the broker closed the connection.
+/// Reads and acknowledges until `stop` (true), until `until` if given
+/// (true), or until the broker closes the connection (false).
 async fn consume_until(
     c: &mut Client,
     stop: &mut watch::Receiver<bool>,
@@ -230,10 +270,11 @@ async fn consume_until(
             r = c.rx.read_some(usize::MAX) => r?,
         };
         let Some(packets) = read else {
-            Counters::add(&counters.closed_by_broker, 1);
             return Ok(false);
         };
-        count_and_ack(c, &packets, counters).await?;
+        if !count_and_ack(c, &packets, counters).await? {
+            return Ok(false);
+        }
     }
 }
 
@@ -260,7 +301,9 @@ pub async fn flapping_consumer(
         } else {
             Counters::add(&counters.reconnects, 1);
         }
-        consume_until(&mut c, &mut stop, Some(Instant::now() + up), &counters).await?;
+        if !consume_until(&mut c, &mut stop, Some(Instant::now() + up), &counters).await? {
+            Counters::add(&counters.closed_by_broker, 1);
+        }
         // Gone without a word: the session keeps what arrives meanwhile.
         drop(c);
         tokio::select! {
