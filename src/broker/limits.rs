@@ -11,7 +11,9 @@
 //! The policy, when a delivery does not fit ([`QueueLimits`]):
 //! 1. QoS 0 goes first: a disconnected session gets no QoS 0 at all (as
 //!    MQTT 3.1.1 says and mosquitto does by default), and a session over its
-//!    limit sheds its oldest queued QoS 0 to make room for anything.
+//!    limit sheds its oldest queued QoS 0 to make room for a QoS 1/2
+//!    delivery; for a new QoS 0, [`WhenFull::DropOldest`] sheds the oldest
+//!    QoS 0 and the other policies drop the new one.
 //! 2. Then [`WhenFull`] decides for QoS 1/2: drop the session's oldest
 //!    queued message (EMQX), drop the new one (mosquitto), or refuse the
 //!    publication so that an MQTT 5 publisher gets Quota exceeded (0x97).

@@ -239,7 +239,6 @@ impl Broker {
             return;
         };
         let conn = session.conn.and_then(|id| conns.get(&id)).cloned();
-        stats.deliveries += 1;
         let charge = self.budget.charge(size);
         let delivery = Delivery {
             meta,
@@ -253,7 +252,6 @@ impl Broker {
         if spec.qos == QoS::AtMostOnce {
             let Some(c) = conn else {
                 // admit() lets no QoS 0 through to a session without one.
-                stats.deliveries -= 1;
                 stats.drops.count(DropReason::OfflineQos0);
                 msg.release(DropReason::OfflineQos0.site());
                 return;
@@ -264,15 +262,18 @@ impl Broker {
             };
             // A refused entry was released by the outbox.
             let refused = match c.outbox.enqueue_droppable(entry, charge) {
-                Ok(()) => return,
+                Ok(()) => {
+                    stats.deliveries += 1;
+                    return;
+                }
                 Err(Refused::Full) => DropReason::SendQueueFull,
                 Err(Refused::Closed) => DropReason::OfflineQos0,
             };
-            stats.deliveries -= 1;
             stats.drops.count(refused);
             tracing::trace!(client, reason = %refused, "delivery dropped");
             return;
         }
+        stats.deliveries += 1;
         session.waiting.push_back(Waiting {
             msg,
             delivery,

@@ -104,7 +104,7 @@ impl Session {
     /// A packet id no inflight delivery uses, or `None` when the window is
     /// full.
     pub fn take_pid(&mut self) -> Option<u16> {
-        if self.inflight.len() >= usize::from(self.window) {
+        if !self.has_window() {
             return None;
         }
         for _ in 0..u16::MAX {
