@@ -25,6 +25,8 @@ pub mod ledger;
 pub mod lifecycle;
 pub mod net;
 pub mod report;
+#[cfg(all(feature = "shuttle", not(feature = "loom")))]
+pub mod schedules;
 pub mod sim;
 pub mod soak;
 pub mod sync;

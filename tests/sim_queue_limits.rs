@@ -498,3 +498,52 @@ fn going_over_the_limit_and_back_is_logged_once_each() {
     assert_eq!(back.len(), 1, "{log}");
     assert!(back[0].contains("dropped=42"), "{log}");
 }
+
+#[test]
+fn queue_limits_and_message_expiry_each_release_once_and_refund_the_budget() {
+    let mut sim = Sim::new(
+        Ledger::new(Mode::Full),
+        config(limits(10, WhenFull::DropOldest)),
+    );
+    let (stopped, _) = pair(&mut sim, QoS::AtLeastOnce);
+    let raw = sim.connect_raw();
+    let connect = Connect {
+        clean_start: true,
+        keep_alive: 0,
+        client_id: MqttString::new("raw-pub").unwrap(),
+        will: None,
+        username: None,
+        password: None,
+        properties: Default::default(),
+    };
+    sim.feed(
+        raw,
+        &bytes(&Packet::Connect(Box::new(connect)), Version::V5),
+    );
+    for n in 0..30u16 {
+        let mut p = Publish::new(
+            MqttString::new("t").unwrap(),
+            Bytes::copy_from_slice(&u32::from(n).to_be_bytes()),
+        );
+        p.qos = QoS::AtLeastOnce;
+        p.packet_id = n + 1;
+        p.properties.message_expiry_interval = Some(1);
+        sim.feed(raw, &bytes(&Packet::Publish(p), Version::V5));
+        run_only(&mut sim, &[raw]);
+    }
+    // 4 in flight, 10 queued, 16 dropped by the limit.
+    assert_eq!(sim.broker.stats().drops.queue_messages, 16);
+    assert_eq!(sim.broker.held_bytes(), 14 * 5);
+    sim.advance(2_000);
+    // The 10 queued expired; the 4 in flight are the client's now.
+    assert_eq!(sim.broker.stats().expired, 10);
+    assert_eq!(sim.broker.queued_for("sub"), Some(0));
+    assert_eq!(sim.broker.held_bytes(), 4 * 5);
+    run_only(&mut sim, &[stopped]);
+    assert_eq!(received(&sim, stopped), (0..4).collect::<Vec<_>>());
+    run_only(&mut sim, &[stopped]);
+    assert_eq!(sim.broker.held_bytes(), 0, "acknowledged: refunded");
+    let ledger = sim.ledger.clone();
+    assert_clean(&sim.finish());
+    assert_eq!(released_at(&ledger, DropReason::QueueMessages), 16);
+}

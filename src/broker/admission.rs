@@ -12,7 +12,7 @@ use super::session::{OverLimit, Session};
 use super::{Broker, Conn, State};
 use crate::codec::{Disconnect, Packet, QoS, ReasonCode, Version};
 use crate::ledger::MsgRef;
-use crate::sync::{Arc, Ordering};
+use crate::sync::Arc;
 
 /// What a session holds beyond its in-flight window: (messages, bytes).
 pub(super) fn queued(s: &Session, conn: Option<&Arc<Conn>>) -> (usize, usize) {
@@ -368,7 +368,7 @@ impl Broker {
                     "slow consumer: DISCONNECT",
                 );
             }
-            conn.closing.store(true, Ordering::Release);
+            conn.close_for(ReasonCode::QuotaExceeded);
             slow.push(conn);
         }
         slow

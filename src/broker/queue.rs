@@ -6,6 +6,7 @@
 //! message expiry, the end of the session) takes deliveries out. Each
 //! delivery carries its own budget [`Charge`], refunded when it leaves.
 
+use super::shared::ShareKey;
 use crate::kernels::budget::Charge;
 use crate::kernels::frame::Delivery;
 use crate::ledger::MsgRef;
@@ -21,6 +22,8 @@ pub struct Waiting {
     pub delivery: Delivery,
     /// Its bytes against the broker's memory budget (topic plus payload).
     pub charge: Charge,
+    /// The shared group it was delivered through, if any.
+    pub share: Option<ShareKey>,
 }
 
 impl Waiting {
@@ -66,6 +69,11 @@ impl SessionQueue {
         Some(w)
     }
 
+    /// The deliveries, oldest first.
+    pub fn iter(&self) -> impl Iterator<Item = &Waiting> {
+        self.items.iter()
+    }
+
     /// The deliveries, oldest first, to update header fields in place.
     pub fn iter_mut(&mut self) -> impl Iterator<Item = &mut Waiting> {
         self.items.iter_mut()
@@ -74,6 +82,9 @@ impl SessionQueue {
     /// Takes out every delivery `remove` says so of (message expiry, say),
     /// keeping the others in order. The caller releases what it gets.
     pub fn take_if(&mut self, mut remove: impl FnMut(&Waiting) -> bool) -> Vec<Waiting> {
+        if !self.items.iter().any(&mut remove) {
+            return Vec::new();
+        }
         let mut taken = Vec::new();
         let mut kept = VecDeque::with_capacity(self.items.len());
         for w in self.items.drain(..) {
@@ -121,8 +132,12 @@ mod tests {
                 retain: false,
                 subscription_ids: Vec::new(),
                 version: Version::V5,
+                expires_at_ms: None,
+                message_expiry: None,
+                aliases: None,
             },
             charge: budget.charge(n + 1),
+            share: None,
         }
     }
 

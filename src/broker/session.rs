@@ -8,6 +8,7 @@
 
 use super::limits::DropReason;
 pub use super::queue::{SessionQueue, Waiting};
+use super::shared::ShareKey;
 use crate::codec::{QoS, SubscriptionOptions};
 use crate::kernels::budget::Charge;
 use crate::kernels::frame::Delivery;
@@ -35,6 +36,9 @@ pub struct Inflight {
     /// Its bytes against the memory budget, until the payload is released
     /// (PUBACK, PUBREC).
     pub charge: Option<Charge>,
+    /// The shared group it was delivered through, if any: a session that
+    /// ends before the acknowledgement hands it to another member.
+    pub share: Option<ShareKey>,
 }
 
 /// A session over its queue limit: since when, why, and what it lost.
@@ -124,6 +128,17 @@ impl Session {
             .map(|(o, _)| o.qos)
             .max()
             .unwrap_or_default()
+    }
+
+    /// Releases the waiting deliveries whose message expired at `now_ms`
+    /// (nobody started to deliver them [MQTT-3.3.2-5]); how many.
+    pub fn expire_waiting(&mut self, now_ms: u64) -> usize {
+        let gone = self.waiting.take_if(|w| w.delivery.expired(now_ms));
+        let n = gone.len();
+        for w in gone {
+            w.msg.release("session: message expired while waiting");
+        }
+        n
     }
 
     /// Releases every reference the session holds (the session ends).

@@ -4,9 +4,11 @@ mod bench;
 mod broker;
 mod certs;
 mod check;
+mod compare;
 mod decode;
 mod error;
 mod hostile_broker;
+pub mod logging;
 mod mqtt_client;
 mod probe;
 mod publish;
@@ -45,7 +47,8 @@ pub enum Command {
     Certs(certs::Args),
     /// Decode MQTT packets (hex or raw bytes) and print them as JSON.
     Decode(decode::Args),
-    /// The reference broker over TLS (and optionally plain TCP).
+    /// The reference broker over TLS (and optionally plain TCP); with no
+    /// arguments it serves 8883 with a throwaway PKI and prints how to connect.
     ///
     /// Sessions, their queued messages and retained messages live in memory
     /// only: they are lost when the broker stops or restarts.
@@ -76,12 +79,27 @@ pub enum Command {
     /// clean, its RSS went over --max-rss, the probe lost a message or a
     /// client failed.
     Soak(soak::Args),
+    /// Compare hostile-broker or probe reports: new, fixed and unchanged findings.
+    Compare(compare::Args),
+}
+
+/// Installs the log subscriber for `command`: the broker logs each
+/// connection event by default, everything else only warnings unless asked.
+fn init_logging(command: &Command) {
+    use logging::{Baseline, LogFormat, init};
+    match command {
+        Command::Broker(a) => init(Baseline::Events, a.log.verbose, a.log.log_format),
+        Command::Sub(a) => init(Baseline::Quiet, a.connect.debug.into(), LogFormat::Text),
+        Command::Pub(a) => init(Baseline::Quiet, a.connect.debug.into(), LogFormat::Text),
+        _ => init(Baseline::Quiet, 0, LogFormat::Text),
+    }
 }
 
 /// Parses the process arguments, runs the subcommand and returns the exit
 /// status.
 pub fn main() -> i32 {
     let cli = Cli::parse();
+    init_logging(&cli.command);
     let result = match cli.command {
         Command::Check(a) => check::run(a),
         Command::Bench(a) => bench::run(a),
@@ -94,6 +112,7 @@ pub fn main() -> i32 {
         Command::HostileBroker(a) => hostile_broker::run(a),
         Command::Probe(a) => probe::run(a),
         Command::Soak(a) => soak::run(a),
+        Command::Compare(a) => compare::run(a),
     };
     match result {
         Ok(code) => code,

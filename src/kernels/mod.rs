@@ -8,3 +8,4 @@ pub mod budget;
 pub mod frame;
 pub mod outbox;
 pub mod pending;
+pub mod topic_alias;

@@ -54,7 +54,11 @@ impl<F> Entry<F> {
 impl<F> State<F> {
     /// Takes a queued entry that leaves the queue out of the counts.
     fn forget(&mut self, q: &Queued<F>) {
-        if let Some(c) = &q.droppable {
+        self.forget_charge(q.droppable.as_ref());
+    }
+
+    fn forget_charge(&mut self, droppable: Option<&Charge>) {
+        if let Some(c) = droppable {
             self.droppable.entries -= 1;
             self.droppable.bytes -= c.bytes();
         }
@@ -309,6 +313,36 @@ impl<F: Clone> Outbox<F> {
     /// Entries waiting (not counting the write in flight).
     pub fn queued(&self) -> usize {
         lock(&self.state).queue.len()
+    }
+
+    /// Takes the queued messages whose frame `stale` picks out of the queue
+    /// and releases them at `site` (an expired delivery nobody started to
+    /// write). The write in flight is never touched: its bytes are already
+    /// going out. Operations' entries are left alone (only the caller may
+    /// give up its own request). Returns how many were released.
+    pub fn discard_queued(&self, stale: impl Fn(&F) -> bool, site: &'static str) -> usize {
+        let picked: Vec<MsgRef> = {
+            let mut st = lock(&self.state);
+            let mut picked = Vec::new();
+            let mut kept = VecDeque::with_capacity(st.queue.len());
+            let queue = std::mem::take(&mut st.queue);
+            for q in queue {
+                match q.entry {
+                    Entry::Msg { msg, frame } if stale(&frame) => {
+                        st.forget_charge(q.droppable.as_ref());
+                        picked.push(msg);
+                    }
+                    entry => kept.push_back(Queued { entry, ..q }),
+                }
+            }
+            st.queue = kept;
+            picked
+        };
+        let n = picked.len();
+        for m in picked {
+            m.release(site);
+        }
+        n
     }
 
     /// True once [`Outbox::close`] ran.

@@ -24,6 +24,8 @@ pub enum Engine {
     E2eTls,
     /// Loom models, from `cargo test --features loom` output.
     Loom,
+    /// Shuttle's random and PCT schedules of whole scenarios.
+    Schedules,
 }
 
 impl Engine {
@@ -36,6 +38,7 @@ impl Engine {
             Engine::FuzzRandom => "fuzz (random)",
             Engine::E2eTls => "end-to-end TLS",
             Engine::Loom => "loom",
+            Engine::Schedules => "schedules (shuttle)",
         }
     }
 }
@@ -80,7 +83,9 @@ pub trait DetectionEngine {
 pub enum Verdict {
     /// The fault was on and the ledger reported it.
     Detected,
-    /// The fault was on and nothing was reported within the budget.
+    /// The fault was on and nothing was reported within the budget. Not a
+    /// failure by itself: engines reach different faults, and the run fails
+    /// only for a fault no engine detected ([`Matrix::undetected`]).
     Missed,
     /// Control run: nothing reported, as it must be.
     Clean,
@@ -229,7 +234,7 @@ impl Cell {
             (Verdict::FalsePositive, Some(k)) => format!("FALSE POSITIVE: {k}"),
             (Verdict::FalsePositive, None) => "FALSE POSITIVE: model broken".into(),
             (Verdict::Missed, _) => {
-                format!("missed ({:.1} s, {} it.)", self.seconds, self.iterations)
+                format!("miss ({:.1} s, {} it.)", self.seconds, self.iterations)
             }
             (Verdict::NotApplicable, _) => "n/a".into(),
             (v, _) => format!("{v:?}"),
