@@ -389,7 +389,14 @@ fn plan(settings: &ProbeSettings, corpus: Vec<Malformed>) -> Vec<Planned> {
             } else {
                 format!("malformed/{}", m.name)
             },
-            description: format!("{}; the broker must close the connection", m.why),
+            description: if m.rule.is_some() {
+                format!("{}; the broker must close the connection", m.why)
+            } else {
+                format!(
+                    "{}, sent after CONNECT; whatever it does, the broker must keep serving",
+                    m.why
+                )
+            },
             kind: Kind::Malformed(m),
         })
         .collect();
