@@ -4,6 +4,17 @@ use crate::tls::TlsError;
 use std::path::PathBuf;
 use thiserror::Error;
 
+/// A temporary directory named `prefix...`, removed when dropped.
+pub fn temp_dir(prefix: &str) -> Result<tempfile::TempDir, HostileError> {
+    tempfile::Builder::new()
+        .prefix(prefix)
+        .tempdir()
+        .map_err(|source| HostileError::File {
+            path: std::env::temp_dir(),
+            source,
+        })
+}
+
 /// Why a hostile-broker or probe run could not do its job (as opposed to a
 /// finding about the peer under test, which is a result, not an error).
 #[derive(Debug, Error)]

@@ -7,7 +7,7 @@
 
 use super::HostileError;
 use super::broker_process::BrokerProcess;
-use super::finding::{Finding, FrameFilter, Rule};
+use super::finding::{Finding, FrameFilter, Rule, serialize_signature_ids};
 use super::packets;
 use super::protocol;
 use super::raw_client::{RawClient, Target, liveness};
@@ -77,12 +77,8 @@ pub struct ProbeResult {
     /// What the broker did that the specification forbids, and what its
     /// sanitizers reported during the scenario; the report lists each once,
     /// so a scenario names them by signature.
-    #[serde(serialize_with = "signature_ids")]
+    #[serde(serialize_with = "serialize_signature_ids")]
     pub findings: Vec<Finding>,
-}
-
-fn signature_ids<S: serde::Serializer>(findings: &[Finding], s: S) -> Result<S::Ok, S::Error> {
-    s.collect_seq(findings.iter().map(|f| &f.signature.id))
 }
 
 /// The probe's knobs.
