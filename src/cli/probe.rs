@@ -207,11 +207,18 @@ pub fn run(args: Args) -> Result<i32, CliError> {
                 at_stop.push(Finding::plain(
                     FindingKind::Crash,
                     "broker exited during the probe",
-                    format!("the broker exited during the probe ({exit:?})"),
+                    format!("the broker exited during the probe ({exit})"),
                     rest.clone(),
                 ));
             }
-            println!("broker stopped: {exit:?}{}", if killed { " (killed after the grace period)" } else { "" });
+            println!(
+                "broker stopped: {exit}{}",
+                if killed {
+                    " (killed after the grace period)"
+                } else {
+                    ""
+                }
+            );
         }
         Ok::<_, HostileError>((results?, at_stop))
     })?;

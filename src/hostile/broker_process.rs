@@ -90,7 +90,7 @@ impl BrokerProcess {
         let started = Instant::now();
         loop {
             let why = match self.exited() {
-                Some(exit) => Some(format!("exited ({exit:?}) before serving")),
+                Some(exit) => Some(format!("exited ({exit}) before serving")),
                 None if started.elapsed() > limit => {
                     Some(format!("did not serve within {limit:?}"))
                 }
@@ -98,13 +98,10 @@ impl BrokerProcess {
             };
             if let Some(why) = why {
                 self.drain();
-                return Err(HostileError::BrokerNotServing {
-                    addr: target.addr.to_string(),
-                    reason: format!(
-                        "`{}` {why}; it printed:\n{}",
-                        self.command,
-                        runner::tail(&self.stderr)
-                    ),
+                return Err(HostileError::BrokerDidNotStart {
+                    command: self.command.clone(),
+                    why,
+                    output: runner::tail(&self.stderr),
                 });
             }
             if tokio::net::TcpStream::connect(target.addr).await.is_ok()

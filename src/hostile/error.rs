@@ -101,6 +101,19 @@ pub enum HostileError {
         /// Why the liveness check failed.
         reason: String,
     },
+    /// The broker of `--broker-cmd` exited, or did not serve, before any
+    /// scenario ran.
+    #[error(
+        "`{command}` {why}; it printed:\n{output}\n(check the command, its configuration, and that it listens with TLS on --host/--port)"
+    )]
+    BrokerDidNotStart {
+        /// The command.
+        command: String,
+        /// What went wrong.
+        why: String,
+        /// The end of what it printed.
+        output: String,
+    },
     /// A corpus file could not be read.
     #[error("cannot read the corpus {path}: {source} (pass a directory of raw packet files)")]
     Corpus {

@@ -523,7 +523,7 @@ pub async fn run(
             }
             findings.extend(sanitizer::findings(&b.drain(), filter));
             if let Some(exit) = b.exited() {
-                liveness_text.push_str(&format!(" (the broker exited: {exit:?})"));
+                liveness_text.push_str(&format!(" (the broker exited: {exit})"));
             }
         }
         let result = ProbeResult {
