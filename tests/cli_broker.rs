@@ -144,18 +144,47 @@ fn ca(pki: &Path) -> PathBuf {
     pki.join("ca.pem")
 }
 
-/// A plain MQTT 3.1.1 CONNECT, then whatever comes back until the broker
-/// closes (bounded).
-fn plain_connect(port: u16) -> Vec<u8> {
+/// An MQTT 3.1.1 CONNECT (clean session) for `client_id` (a few bytes).
+fn connect_packet(client_id: &str, keep_alive: u16) -> Vec<u8> {
+    let id = client_id.as_bytes();
+    let mut p = vec![
+        0x10,
+        12 + id.len() as u8,
+        0x00,
+        0x04,
+        b'M',
+        b'Q',
+        b'T',
+        b'T',
+        0x04,
+        0x02,
+    ];
+    p.extend(keep_alive.to_be_bytes());
+    p.extend((id.len() as u16).to_be_bytes());
+    p.extend(id);
+    p
+}
+
+/// A plain connection that sent `connect_packet`.
+fn plain_session(port: u16, client_id: &str, keep_alive: u16) -> TcpStream {
     let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    s.write_all(&[
-        0x10, 0x0d, 0x00, 0x04, b'M', b'Q', b'T', b'T', 0x04, 0x02, 0x00, 0x3c, 0x00, 0x01, b'x',
-    ])
-    .unwrap();
+    s.write_all(&connect_packet(client_id, keep_alive)).unwrap();
+    s
+}
+
+/// Everything `s` receives until the broker closes it (bounded).
+fn until_closed(mut s: TcpStream) -> Vec<u8> {
     let mut got = Vec::new();
     let _ = s.read_to_end(&mut got);
     got
+}
+
+/// Reads the 4-byte CONNACK of a 3.1.1 session.
+fn connack(s: &mut TcpStream) {
+    let mut ack = [0u8; 4];
+    s.read_exact(&mut ack).unwrap();
+    assert_eq!(ack, [0x20, 0x02, 0x00, 0x00]);
 }
 
 fn json_lines(log: &[String]) -> Vec<serde_json::Value> {
@@ -209,7 +238,7 @@ fn the_default_log_has_a_line_per_connection_event_and_the_audit_in_json() {
     assert_ne!(out.status.code(), Some(0), "{}", text(&out));
 
     // Plain MQTT on the TLS port: a TLS alert comes back, not MQTT.
-    let answer = plain_connect(b.tls);
+    let answer = until_closed(plain_session(b.tls, "x", 60));
     assert_eq!(answer.first(), Some(&0x15), "{answer:02x?}");
 
     // TLS on the plain port, by `mqtls sub -s`.
@@ -220,6 +249,18 @@ fn the_default_log_has_a_line_per_connection_event_and_the_audit_in_json() {
     assert_ne!(out.status.code(), Some(0), "{}", text(&out));
     // The client's own log stays off stdout.
     assert!(out.stdout.is_empty(), "{}", text(&out));
+
+    // A silent client (keep-alive 1 s) and a session taken over.
+    let mut silent = plain_session(b.tcp.unwrap(), "silent", 1);
+    connack(&mut silent);
+    let mut first = plain_session(b.tcp.unwrap(), "twin", 60);
+    connack(&mut first);
+    let mut second = plain_session(b.tcp.unwrap(), "twin", 60);
+    connack(&mut second);
+    until_closed(first);
+    second.write_all(&[0xe0, 0x00]).unwrap();
+    until_closed(second);
+    until_closed(silent);
 
     let (status, log) = b.stop();
     assert_eq!(status, Some(0), "{log:#?}");
@@ -263,17 +304,28 @@ fn the_default_log_has_a_line_per_connection_event_and_the_audit_in_json() {
     assert_eq!(opened.len(), 1, "{log:#?}");
     let conn = opened[0]["conn"].clone();
     let connected = find(&events, "client connected: MQTT 3.1.1");
-    assert_eq!(connected.len(), 1, "{log:#?}");
+    assert_eq!(connected.len(), 4, "{log:#?}");
     assert_eq!(connected[0]["client"], "good-pub", "{log:#?}");
-    let closed = find(&events, "connection closed: client sent DISCONNECT");
-    assert_eq!(closed.len(), 1, "{log:#?}");
-    assert_eq!(closed[0]["conn"], conn, "{log:#?}");
-    assert_eq!(closed[0]["reason_code"], 0, "{log:#?}");
+    assert_eq!(connected[0]["conn"], conn, "{log:#?}");
+    let closed = find(&events, "connection closed: ");
+    assert_eq!(closed.len(), 4, "{log:#?}");
+    let closed_for = |client: &str, why: &str, code: u8| {
+        assert!(
+            closed.iter().any(|e| e["client"] == client
+                && e["message"].as_str().unwrap().contains(why)
+                && e["reason_code"] == code),
+            "no close of {client} with {why} ({code:#04x}): {log:#?}"
+        );
+    };
+    closed_for("good-pub", "client sent DISCONNECT (0x00 Success)", 0x00);
+    closed_for("twin", "another connection took over the session", 0x8e);
+    closed_for("twin", "client sent DISCONNECT", 0x00);
+    closed_for("silent", "keep-alive expired", 0x8d);
 
     let audit = find(&events, "shutdown audit: clean");
     assert_eq!(audit.len(), 1, "{log:#?}");
     assert_eq!(audit[0]["refused"], 3, "{log:#?}");
-    assert_eq!(audit[0]["connections"], 1, "{log:#?}");
+    assert_eq!(audit[0]["connections"], 4, "{log:#?}");
     assert_eq!(audit[0]["violations"], 0, "{log:#?}");
     assert_eq!(audit[0]["live"], 0, "{log:#?}");
 }

@@ -475,22 +475,24 @@ fn announce(conn: &Conn) -> bool {
 /// One line per closed connection: why, and the reason code the broker
 /// closed with (none when the client just went away).
 fn log_closed(conn: &Conn, ending: Ending, write_error: Option<String>) {
-    let (code, why) = match ending {
-        Ending::Kernel(r) => (Some(r.code), r.detail),
-        Ending::Stopped => (
-            Some(conn.close_code().unwrap_or(ReasonCode::ServerShuttingDown)),
-            "the broker is shutting down".to_owned(),
+    let (code, why) = match (ending, conn.close_code()) {
+        (Ending::Kernel(r), _) => (Some(r.code), r.detail),
+        // The broker had decided to close (keep-alive, takeover), whichever
+        // end then noticed first.
+        (_, Some(code)) => (Some(code), broker_close(code).to_owned()),
+        (Ending::Stopped, None) => (
+            Some(ReasonCode::ServerShuttingDown),
+            broker_close(ReasonCode::ServerShuttingDown).to_owned(),
         ),
-        Ending::Writer => match (conn.close_code(), write_error) {
-            (Some(code), _) => (Some(code), broker_close(code).to_owned()),
-            (None, Some(e)) => (None, e),
-            (None, None) => (None, "the connection ended".to_owned()),
-        },
-        Ending::PeerClosed => (
+        (Ending::Writer, None) => (
+            None,
+            write_error.unwrap_or_else(|| "the connection ended".to_owned()),
+        ),
+        (Ending::PeerClosed, None) => (
             None,
             "the client closed the connection without DISCONNECT".to_owned(),
         ),
-        Ending::ReadFailed(e) => (None, format!("read failed: {e}")),
+        (Ending::ReadFailed(e), None) => (None, format!("read failed: {e}")),
     };
     let client = conn.client_id();
     let client = client.as_deref().unwrap_or("(no CONNECT yet)");
