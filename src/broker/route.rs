@@ -66,7 +66,10 @@ impl Broker {
         }
         let pid = publish.packet_id;
         if publish.qos == QoS::ExactlyOnce {
-            if p.awaiting_pubrel.contains(&pid) {
+            let (seen, held) = self.with_session_mut(p, |s| {
+                (s.awaiting_pubrel.contains(&pid), s.awaiting_pubrel.len())
+            });
+            if seen {
                 // A resent QoS 2 PUBLISH: delivered already, exactly once.
                 msg.release("reader: duplicate QoS 2 PUBLISH");
                 self.send(
@@ -77,7 +80,7 @@ impl Broker {
                 );
                 return Flow::Continue;
             }
-            if p.awaiting_pubrel.len() >= usize::from(self.cfg.receive_maximum) {
+            if held >= usize::from(self.cfg.receive_maximum) {
                 msg.release("reader: PUBLISH over receive maximum");
                 return self.protocol_error(
                     conn,
@@ -103,8 +106,14 @@ impl Broker {
         let from = p.client_id.clone();
         {
             let mut st = lock(&self.state);
+            let st = &mut *st;
             st.stats.publishes_in += 1;
-            self.route(&mut st, from.as_deref(), msg, StdArc::new(meta), p.now_ms);
+            if qos == QoS::ExactlyOnce
+                && let Some(s) = from.as_ref().and_then(|c| st.sessions.get_mut(c))
+            {
+                s.awaiting_pubrel.insert(pid);
+            }
+            self.route(st, from.as_deref(), msg, StdArc::new(meta), p.now_ms);
         }
         match qos {
             QoS::AtMostOnce => {}
@@ -115,7 +124,6 @@ impl Broker {
                 "broker: PUBACK",
             ),
             QoS::ExactlyOnce => {
-                p.awaiting_pubrel.insert(pid);
                 self.send(
                     conn,
                     &Packet::Pubrec(PubResponse::new(pid)),
@@ -399,6 +407,22 @@ impl Broker {
             });
         }
         expired
+    }
+
+    /// `f` on the session of `p`'s client (its default when there is none).
+    pub(super) fn with_session_mut<T: Default>(
+        &self,
+        p: &Proto,
+        f: impl FnOnce(&mut Session) -> T,
+    ) -> T {
+        let Some(cid) = &p.client_id else {
+            return T::default();
+        };
+        lock(&self.state)
+            .sessions
+            .get_mut(cid)
+            .map(f)
+            .unwrap_or_default()
     }
 
     /// Runs `f` on the session served by `p`'s connection; `f` returns how
