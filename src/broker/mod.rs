@@ -391,6 +391,19 @@ impl Broker {
 
     fn handle(&self, conn: &Arc<Conn>, p: &mut Proto, msg: MsgRef, packet: Packet) -> Flow {
         let connected = p.client_id.is_some();
+        // `mqtls broker -v` shows each packet, `-vv` its every field.
+        match &packet {
+            Packet::Publish(publish) => tracing::debug!(
+                conn = conn.id,
+                topic = publish.topic.as_str(),
+                qos = publish.qos as u8,
+                retain = publish.retain,
+                bytes = publish.payload.len(),
+                "received PUBLISH"
+            ),
+            other => tracing::debug!(conn = conn.id, "received {}", other.packet_type()),
+        }
+        tracing::trace!(conn = conn.id, ?packet, "received");
         match packet {
             Packet::Connect(c) if !connected => {
                 msg.release("reader: CONNECT read");

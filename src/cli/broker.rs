@@ -65,7 +65,8 @@ pub struct Args {
     /// Stop after this many seconds (default: run until Ctrl-C).
     #[arg(long)]
     pub duration: Option<u64>,
-    /// Seconds a client may take to finish its TLS handshake.
+    /// Seconds a client may take to finish its TLS handshake (on the plain
+    /// port: to send its first bytes); it is refused after that.
     #[arg(long, default_value_t = 10)]
     pub handshake_timeout: u64,
     /// Largest packet accepted, in bytes.

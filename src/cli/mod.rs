@@ -4,6 +4,7 @@ mod bench;
 mod broker;
 mod certs;
 mod check;
+mod compare;
 mod decode;
 mod error;
 mod hostile_broker;
@@ -44,7 +45,8 @@ pub enum Command {
     Certs(certs::Args),
     /// Decode MQTT packets (hex or raw bytes) and print them as JSON.
     Decode(decode::Args),
-    /// The reference broker over TLS (and optionally plain TCP).
+    /// The reference broker over TLS (and optionally plain TCP); with no
+    /// arguments it serves 8883 with a throwaway PKI and prints how to connect.
     Broker(broker::Args),
     /// Subscribe and print messages (nanomq_cli / mosquitto_sub flags).
     #[command(disable_help_flag = true, disable_version_flag = true)]
@@ -56,6 +58,8 @@ pub enum Command {
     HostileBroker(hostile_broker::Args),
     /// Attack an external TLS broker and check it keeps serving.
     Probe(probe::Args),
+    /// Compare hostile-broker or probe reports: new, fixed and unchanged findings.
+    Compare(compare::Args),
 }
 
 /// Installs the log subscriber for `command`: the broker logs each
@@ -86,6 +90,7 @@ pub fn main() -> i32 {
         Command::Pub(a) => publish::run(a),
         Command::HostileBroker(a) => hostile_broker::run(a),
         Command::Probe(a) => probe::run(a),
+        Command::Compare(a) => compare::run(a),
     };
     match result {
         Ok(code) => code,

@@ -37,8 +37,8 @@ pub struct ServerOptions {
     pub tls: Option<(ServerTls, SocketAddr)>,
     /// The address of a plain TCP listener, if wanted.
     pub tcp: Option<SocketAddr>,
-    /// Bound on a client's TLS handshake; a client that never finishes
-    /// is dropped after it.
+    /// Bound on a client's TLS handshake (on the plain listener: on its
+    /// first bytes); a client that never finishes is dropped after it.
     pub handshake_timeout: Duration,
     /// How long a connection the broker closes may take to flush its last
     /// packets (a DISCONNECT with a reason code, say).
