@@ -104,6 +104,11 @@ impl Broker {
         meta.dup = false;
         let qos = meta.qos;
         let from = p.client_id.clone();
+        if qos == QoS::ExactlyOnce {
+            // Session state from here on: a resend is acknowledged, never
+            // routed again, on whichever connection it comes.
+            self.with_session_mut(p, |s| s.awaiting_pubrel.insert(pid));
+        }
         if self.faults().has(Fault::Nanomq992557ab) {
             // NanoMQ 992557ab: the subscribers are looked up under the lock
             // (dbtree_find_clients) and served after it was dropped
@@ -120,11 +125,6 @@ impl Broker {
             let mut st = lock(&self.state);
             let st = &mut *st;
             st.stats.publishes_in += 1;
-            if qos == QoS::ExactlyOnce
-                && let Some(s) = from.as_ref().and_then(|c| st.sessions.get_mut(c))
-            {
-                s.awaiting_pubrel.insert(pid);
-            }
             self.route(st, from.as_deref(), msg, StdArc::new(meta), p.now_ms);
         }
         match qos {
