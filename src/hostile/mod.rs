@@ -43,5 +43,5 @@ pub mod session;
 pub mod stuck;
 pub mod verdict;
 
-pub use error::HostileError;
+pub use error::{HostileError, temp_dir};
 pub use scenario::Scenario;
