@@ -144,8 +144,9 @@ impl Running {
                     .stdin(Stdio::null())
                     .stdout(Stdio::null())
                     .stderr({
-                        let f = std::fs::File::create(log)
-                            .map_err(|e| SoakError::io(&format!("creating {}", log.display()), e))?;
+                        let f = std::fs::File::create(log).map_err(|e| {
+                            SoakError::io(&format!("creating {}", log.display()), e)
+                        })?;
                         log_file = Some(log.to_path_buf());
                         f
                     })
