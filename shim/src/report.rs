@@ -15,9 +15,9 @@
 
 use crate::config::Config;
 use crate::sites::{self, Resolved};
-use crate::tracker::{Counters, OpenOp, Tracker, now_ms};
-use mqtls_harness::ledger::{Action, Mode, Stats, Subject, Violation, ViolationKind};
-use serde::Serialize;
+use crate::tracker::{OpenOp, Tracker, now_ms};
+use mqtls_harness::ledger::{Action, Subject, Violation, ViolationKind};
+use mqtls_harness::report::shim::{ShimFinding, ShimGroup, ShimReport, ShimSite, ShimSites, TOOL};
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -25,80 +25,14 @@ use std::path::{Path, PathBuf};
 /// A waiter blocked this long past an operation's timeout is stuck.
 const STUCK_GRACE_MS: i64 = 1_000;
 
-/// What the shim writes.
-#[derive(Debug, Serialize)]
+/// The report of one target process, with the violations behind its
+/// findings (for the timeline page).
+#[derive(Debug)]
 pub struct Report {
-    /// `mqtls-shim`.
-    pub tool: &'static str,
-    /// The shim's version.
-    pub version: &'static str,
-    /// The target program.
-    pub program: String,
-    /// Its process id.
-    pub pid: u32,
-    /// What made the report be written: `exit`, `signal 15`, `sanitizer
-    /// report`, or `test`.
-    pub trigger: String,
-    /// The ledger's mode (`full`: histories; `counting`: counts only).
-    pub mode: Mode,
-    /// The ledger's counts when the report was written.
-    pub stats: Stats,
-    /// How the mirror kept up, and what it forgave.
-    pub counters: Counters,
-    /// Violations: each a defect in the target unless explained.
-    pub findings: Vec<Finding>,
-    /// References held when the report was written, by allocation site.
-    pub held_at_stop: Vec<Group>,
-    /// Operations open when the report was written, by where they were
-    /// begun.
-    pub open_at_stop: Vec<Group>,
-    /// Distinct call stacks seen.
-    pub call_sites: usize,
-}
-
-/// One violation as a finding: the ledger's own JSON plus the diagnosis,
-/// the timeline and a signature.
-#[derive(Debug, Serialize)]
-pub struct Finding {
-    /// The violation, as the Rust side serialises it.
-    #[serde(flatten)]
-    pub violation: Violation,
-    /// The diagnosis paragraph.
-    pub diagnosis: String,
-    /// The history, one step a line.
-    pub timeline: String,
-    /// Stable across runs and builds: the kind and the functions involved
-    /// (no line numbers), so that one mistake found by several runs is
-    /// counted once.
-    pub signature: String,
-    /// The functions the signature is made of.
-    pub functions: Functions,
-}
-
-/// The functions of a finding, by role.
-#[derive(Debug, Default, Serialize)]
-pub struct Functions {
-    /// Where the message was allocated or the operation begun.
-    pub origin: Option<String>,
-    /// Where it was put somewhere without a reference.
-    pub aliased: Vec<String>,
-    /// Where it was freed or finished before the offending step.
-    pub released: Vec<String>,
-    /// The offending step.
-    pub at: String,
-}
-
-/// Subjects sharing one site.
-#[derive(Debug, Serialize)]
-pub struct Group {
-    /// Allocation site (references) or begin site (operations).
-    pub site: String,
-    /// How many.
-    pub count: usize,
-    /// How many of each kind.
-    pub kinds: BTreeMap<String, usize>,
-    /// The subjects (`msg #12 PUBLISH`), at most ten.
-    pub examples: Vec<String>,
+    /// What is written as JSON.
+    pub shim: ShimReport,
+    /// The findings' violations, sites resolved.
+    pub violations: Vec<Violation>,
 }
 
 impl Report {
@@ -128,11 +62,12 @@ impl Report {
             .iter()
             .map(|r| (r.placeholder, &*Box::leak(r.label.clone().into_boxed_str())))
             .collect();
-        let functions: HashMap<&str, &Resolved> =
+        let by_placeholder: HashMap<&str, &Resolved> =
             resolved.iter().map(|r| (r.placeholder, r)).collect();
         let open = tracker.open_ops();
 
         let mut findings = Vec::new();
+        let mut violations = Vec::new();
         let mut held: Vec<Violation> = Vec::new();
         let mut open_at_stop: Vec<Violation> = Vec::new();
         for mut v in audit.violations {
@@ -161,69 +96,56 @@ impl Report {
                 }
                 _ => {}
             }
-            let (signature, functions) = signature(&v, &functions);
+            let sites = sites_of(&v, &by_placeholder);
             let v = relabel(v, &labels);
-            findings.push(Finding {
+            findings.push(ShimFinding {
+                kind: v.kind.to_string(),
+                subject: v.subject.to_string(),
                 diagnosis: v.diagnosis(),
                 timeline: v.timeline(),
-                signature,
-                functions,
-                violation: v,
+                signature: signature(&v, &sites),
+                sites,
+                violation: serde_json::to_value(&v).unwrap_or_default(),
             });
+            violations.push(v);
         }
         let mut counters = tracker.counters();
         counters.finished_unbegun = relabel_keys(counters.finished_unbegun, &labels);
         counters.scheduled_unbegun = relabel_keys(counters.scheduled_unbegun, &labels);
+        let mode = serde_json::to_value(tracker.ledger().mode())
+            .ok()
+            .and_then(|m| m.as_str().map(str::to_owned))
+            .unwrap_or_default();
         Report {
-            tool: "mqtls-shim",
-            version: env!("CARGO_PKG_VERSION"),
-            program: program(),
-            pid: std::process::id(),
-            trigger: trigger.to_string(),
-            mode: tracker.ledger().mode(),
-            stats: audit.stats,
-            counters,
-            findings,
-            held_at_stop: group(&held),
-            open_at_stop: group(&open_at_stop),
-            call_sites: resolved.len(),
-        }
-    }
-
-    /// One line for stderr.
-    pub fn summary(&self) -> String {
-        let mut kinds: BTreeMap<String, usize> = BTreeMap::new();
-        for f in &self.findings {
-            *kinds.entry(f.violation.kind.to_string()).or_insert(0) += 1;
-        }
-        let kinds: Vec<String> = kinds.iter().map(|(k, n)| format!("{n} {k}")).collect();
-        let held: usize = self.held_at_stop.iter().map(|g| g.count).sum();
-        let open: usize = self.open_at_stop.iter().map(|g| g.count).sum();
-        format!(
-            "mqtls-shim ({}): {} finding(s){}; {} message(s) still referenced, {} operation(s) open; {} message(s), {} aio(s) seen",
-            self.trigger,
-            self.findings.len(),
-            if kinds.is_empty() {
-                String::new()
-            } else {
-                format!(" ({})", kinds.join(", "))
+            shim: ShimReport {
+                tool: TOOL.to_string(),
+                version: env!("CARGO_PKG_VERSION").to_string(),
+                program: program(),
+                pid: std::process::id(),
+                trigger: trigger.to_string(),
+                mode,
+                stats: audit.stats,
+                counters,
+                findings,
+                held_at_stop: group(&held),
+                open_at_stop: group(&open_at_stop),
+                call_sites: resolved.len(),
             },
-            held,
-            open,
-            self.counters.messages,
-            self.counters.aios,
-        )
+            violations,
+        }
     }
 
     /// The findings' timelines as an HTML page (the Rust side's page).
     pub fn html(&self) -> String {
         let named: Vec<(String, Violation)> = self
+            .shim
             .findings
             .iter()
-            .map(|f| (f.signature.clone(), f.violation.clone()))
+            .zip(&self.violations)
+            .map(|(f, v)| (f.signature.clone(), v.clone()))
             .collect();
         mqtls_harness::report::timeline::html(
-            &format!("mqtls-shim: {} ({})", self.program, self.trigger),
+            &format!("mqtls-shim: {} ({})", self.shim.program, self.shim.trigger),
             &named,
         )
     }
@@ -260,46 +182,70 @@ fn hang(tracker: &Tracker, id: u64, open: Option<&OpenOp>, now: i64) -> Option<S
     ))
 }
 
-/// The signature and functions of a violation, from its placeholders.
-fn signature(v: &Violation, functions: &HashMap<&str, &Resolved>) -> (String, Functions) {
-    let name = |site: &str| -> String {
-        functions
-            .get(site)
-            .map_or_else(|| site.to_string(), |r| r.function.clone())
+/// The call sites of a violation by role, from its placeholders.
+fn sites_of(v: &Violation, resolved: &HashMap<&str, &Resolved>) -> ShimSites {
+    let site = |placeholder: &str| -> ShimSite {
+        match resolved.get(placeholder) {
+            Some(r) => ShimSite {
+                label: r.label.clone(),
+                function: r.function.clone(),
+                frames: r.frames.clone(),
+            },
+            None => ShimSite {
+                label: placeholder.to_string(),
+                function: placeholder.to_string(),
+                frames: Vec::new(),
+            },
+        }
     };
-    let mut f = Functions {
-        at: name(v.at.site),
-        ..Functions::default()
+    let mut s = ShimSites {
+        at: Some(site(v.at.site)),
+        ..ShimSites::default()
     };
     for e in &v.history {
         match &e.action {
-            Action::Alloc | Action::OpBegin if f.origin.is_none() => f.origin = Some(name(e.site)),
-            Action::Alias => push_once(&mut f.aliased, name(e.site)),
+            Action::Alloc | Action::OpBegin if s.origin.is_none() => s.origin = Some(site(e.site)),
+            Action::Alias => push_once(&mut s.aliased, site(e.site)),
             Action::Free | Action::OpFinish { .. } if e.seq < v.at.seq => {
-                push_once(&mut f.released, name(e.site))
+                push_once(&mut s.released, site(e.site))
             }
             _ => {}
         }
     }
+    s
+}
+
+/// The kind, the subject's kind and the functions by role: no line
+/// numbers, no serials.
+fn signature(v: &Violation, s: &ShimSites) -> String {
     let subject_kind = match v.subject {
         Subject::Msg { kind, .. } => kind.to_string(),
         Subject::Op { kind, .. } => kind.to_string(),
     };
+    let names = |sites: &[ShimSite]| -> String {
+        sites
+            .iter()
+            .map(|s| s.function.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     let mut parts = vec![format!("{} {subject_kind}", v.kind)];
-    if let Some(o) = &f.origin {
-        parts.push(format!("from {o}"));
+    if let Some(o) = &s.origin {
+        parts.push(format!("from {}", o.function));
     }
-    if !f.aliased.is_empty() {
-        parts.push(format!("aliased in {}", f.aliased.join(", ")));
+    if !s.aliased.is_empty() {
+        parts.push(format!("aliased in {}", names(&s.aliased)));
     }
-    if !f.released.is_empty() {
-        parts.push(format!("released in {}", f.released.join(", ")));
+    if !s.released.is_empty() {
+        parts.push(format!("released in {}", names(&s.released)));
     }
-    parts.push(format!("at {}", f.at));
-    (parts.join("; "), f)
+    if let Some(at) = &s.at {
+        parts.push(format!("at {}", at.function));
+    }
+    parts.join("; ")
 }
 
-fn push_once(v: &mut Vec<String>, s: String) {
+fn push_once(v: &mut Vec<ShimSite>, s: ShimSite) {
     if !v.contains(&s) {
         v.push(s);
     }
@@ -326,8 +272,8 @@ fn relabel_keys(
 }
 
 /// Groups subjects by their first site (allocation or begin).
-fn group(vs: &[Violation]) -> Vec<Group> {
-    let mut by_site: BTreeMap<String, Group> = BTreeMap::new();
+fn group(vs: &[Violation]) -> Vec<ShimGroup> {
+    let mut by_site: BTreeMap<String, ShimGroup> = BTreeMap::new();
     for v in vs {
         let site = v
             .history
@@ -335,7 +281,7 @@ fn group(vs: &[Violation]) -> Vec<Group> {
             .find(|e| matches!(e.action, Action::Alloc | Action::OpBegin))
             .map_or("unknown (counting mode)", |e| e.site)
             .to_string();
-        let g = by_site.entry(site.clone()).or_insert_with(|| Group {
+        let g = by_site.entry(site.clone()).or_insert_with(|| ShimGroup {
             site,
             count: 0,
             kinds: BTreeMap::new(),
@@ -351,7 +297,7 @@ fn group(vs: &[Violation]) -> Vec<Group> {
             g.examples.push(v.subject.to_string());
         }
     }
-    let mut groups: Vec<Group> = by_site.into_values().collect();
+    let mut groups: Vec<ShimGroup> = by_site.into_values().collect();
     groups.sort_by(|a, b| b.count.cmp(&a.count).then(a.site.cmp(&b.site)));
     groups
 }
@@ -363,17 +309,17 @@ fn program() -> String {
 /// Writes `report` where `cfg` says (atomically: a reader never sees half a
 /// report) and its summary line on stderr.
 pub fn write(cfg: &Config, report: &Report) {
-    let mut line = report.summary();
+    let mut line = report.shim.summary();
     if let Some(path) = &cfg.report {
         match write_files(path, report) {
             Ok(()) => line.push_str(&format!("; report in {}", path.display())),
             Err(e) => line.push_str(&format!("; could not write {}: {e}", path.display())),
         }
     } else {
-        for f in &report.findings {
+        for f in &report.shim.findings {
             line.push_str(&format!("\n  {}", f.diagnosis));
         }
-        if !report.findings.is_empty() {
+        if !report.shim.findings.is_empty() {
             line.push_str("\n  (set MQTLS_SHIM_REPORT=FILE for the histories)");
         }
     }
@@ -381,7 +327,7 @@ pub fn write(cfg: &Config, report: &Report) {
 }
 
 fn write_files(path: &Path, report: &Report) -> std::io::Result<()> {
-    let json = serde_json::to_vec_pretty(report).map_err(std::io::Error::other)?;
+    let json = serde_json::to_vec_pretty(&report.shim).map_err(std::io::Error::other)?;
     write_atomic(path, &json)?;
     write_atomic(&path.with_extension("html"), report.html().as_bytes())
 }

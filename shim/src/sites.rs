@@ -10,7 +10,6 @@
 //! rewritten.
 
 use mqtls_harness::sync::{Mutex, lock};
-use serde::Serialize;
 use std::collections::HashMap;
 
 /// Return addresses of one wrapped call, innermost first: the wrapper's
@@ -47,21 +46,11 @@ struct Table {
     stacks: Vec<Stack>,
 }
 
-/// One frame of a resolved call site.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Frame {
-    /// Function name, when the symbol table or debug info has it.
-    pub function: Option<String>,
-    /// Source file (base name), from the debug info.
-    pub file: Option<String>,
-    /// Source line.
-    pub line: Option<u32>,
-    /// The return address, as the process saw it.
-    pub address: String,
-}
+/// One frame of a resolved call site (the report's format).
+pub use mqtls_harness::report::shim::ShimFrame as Frame;
 
 /// A resolved call site: its label and the frames behind it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct Resolved {
     /// The placeholder the ledger recorded.
     pub placeholder: &'static str,

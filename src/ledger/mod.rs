@@ -173,7 +173,7 @@ impl Drop for Ledger {
 }
 
 /// Counts at one instant.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, serde::Deserialize)]
 pub struct Stats {
     /// Messages ever allocated.
     pub allocated: u64,

@@ -218,8 +218,8 @@ pub(super) fn confirm(st: &mut State, aio: usize, then: String) {
     };
     let op = match &a.op {
         Some(op) => match op.outcome() {
-            None => format!(", op #{} {} open", op.id(), op.kind()),
-            Some(o) => format!(", op #{} {} finished ({o})", op.id(), op.kind()),
+            None => format!(" (op #{} {}, in progress)", op.id(), op.kind()),
+            Some(o) => format!(" (op #{} {}, finished: {o})", op.id(), op.kind()),
         },
         None => String::new(),
     };

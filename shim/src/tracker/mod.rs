@@ -24,7 +24,7 @@ use crate::threads::{self, ThreadId};
 use mqtls_harness::ledger::{Actor, Ledger, Mode, MsgKind, MsgRef, MsgWatch, Op, OpKind};
 use mqtls_harness::sync::{Arc, Mutex, MutexGuard, lock};
 use recent::Recent;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 pub(crate) use dangling::Grace;
 
@@ -117,33 +117,7 @@ struct FreedAio {
     site: &'static str,
 }
 
-/// Things counted, not judged: how well the mirror kept up.
-#[derive(Debug, Default, Clone, serde::Serialize)]
-pub struct Counters {
-    /// Messages allocated while the shim watched.
-    pub messages: u64,
-    /// Aios allocated or initialised while the shim watched.
-    pub aios: u64,
-    /// Calls on a message pointer the shim never saw allocated.
-    pub unknown_messages: u64,
-    /// Calls on an aio the shim never saw initialised.
-    pub unknown_aios: u64,
-    /// Messages freed out of the shim's sight (their address was allocated
-    /// again while the mirror still counted references).
-    pub freed_out_of_sight: u64,
-    /// Slots found holding another pointer than the mirror's (set out of
-    /// sight), re-read.
-    pub slots_resynced: u64,
-    /// Slots left pointing at a freed message and cleared at once by their
-    /// owner (`nni_msg_free(nni_aio_get_msg(a)); nni_aio_set_msg(a, NULL)`,
-    /// or a hand-over to another aio then clearing the first): not
-    /// violations.
-    pub dangling_forgiven: u64,
-    /// Finishes of an aio that had no operation begun, by site.
-    pub finished_unbegun: BTreeMap<String, u64>,
-    /// Schedules of an aio that had no operation begun, by site.
-    pub scheduled_unbegun: BTreeMap<String, u64>,
-}
+pub use mqtls_harness::report::shim::ShimCounters as Counters;
 
 /// An operation begun again while still open: nobody will finish the old
 /// one.

@@ -144,7 +144,7 @@ fn findings(t: &Tracker) -> Report {
 }
 
 fn kinds(r: &Report) -> Vec<ViolationKind> {
-    r.findings.iter().map(|f| f.violation.kind).collect()
+    r.violations.iter().map(|v| v.kind).collect()
 }
 
 /// NanoNNG 87253717b and c3b043d84, a SUBACK as a broker sends it: the
@@ -179,7 +179,7 @@ fn nanomq_1766_ordinary_subscribe_leaves_the_user_aio_dangling() {
     );
     let r = findings(&t);
     assert_eq!(kinds(&r), vec![ViolationKind::FreedWhileInSlot], "{r:#?}");
-    let f = &r.findings[0];
+    let f = &r.shim.findings[0];
     for needle in [
         "msg #1 SUBSCRIBE",
         "allocated by `nng_mqtt_subscribe (mqtt_public.c:966)` on `connect_cb",
@@ -187,7 +187,7 @@ fn nanomq_1766_ordinary_subscribe_leaves_the_user_aio_dangling() {
         "at `mqtt_send_msg (mqtt_client.c:454)`",
         "freed by `nng:task",
         "at `mqtts_tcptran_pipe_send_cb (mqtt_tls.c:515)`",
-        "the slot of the aio allocated at `nng_mqtt_subscribe (mqtt_public.c:975)`, op #1 SUBSCRIBE open",
+        "the slot of the aio allocated at `nng_mqtt_subscribe (mqtt_public.c:975)` (op #1 SUBSCRIBE, in progress)",
         "then overwritten by `nng:task",
         "at `mqtt_recv_cb (mqtt_client.c:930)`",
     ] {
@@ -208,11 +208,20 @@ fn nanomq_1766_ordinary_subscribe_leaves_the_user_aio_dangling() {
         "{}",
         f.timeline
     );
-    assert!(r.held_at_stop.is_empty(), "{:?}", r.held_at_stop);
-    assert!(r.open_at_stop.is_empty(), "{:?}", r.open_at_stop);
-    let json = serde_json::to_value(&r).unwrap();
+    assert!(r.shim.held_at_stop.is_empty(), "{:?}", r.shim.held_at_stop);
+    assert!(r.shim.open_at_stop.is_empty(), "{:?}", r.shim.open_at_stop);
+    let json = serde_json::to_value(&r.shim).unwrap();
     assert_eq!(json["findings"][0]["kind"], "FreedWhileInSlot");
-    assert_eq!(json["findings"][0]["subject"]["kind"], "SUBSCRIBE");
+    assert_eq!(
+        json["findings"][0]["violation"]["subject"]["kind"],
+        "SUBSCRIBE"
+    );
+    assert_eq!(
+        json["findings"][0]["sites"]["aliased"][0]["label"],
+        "mqtt_send_msg (mqtt_client.c:454)"
+    );
+    let back = mqtls_harness::report::shim::ShimReport::parse(&json.to_string()).unwrap();
+    assert_eq!(back.findings[0].signature, f.signature);
 }
 
 /// The same bug when the broker closes instead of answering
@@ -245,18 +254,20 @@ fn nanomq_1766_close_before_suback_is_a_double_release_too() {
         ],
         "{r:#?}"
     );
-    let double = &r.findings[0].diagnosis;
+    let double = &r.shim.findings[0].diagnosis;
     assert!(
         double.contains("released again by `connect_cb") && double.contains("mqtt_public.c:986"),
         "{double}"
     );
     assert!(
-        r.findings[1]
+        r.shim.findings[1]
             .diagnosis
-            .contains("op #1 SUBSCRIBE finished (closed)")
-            && r.findings[1].diagnosis.contains("then read by `connect_cb"),
+            .contains("(op #1 SUBSCRIBE, finished: closed)")
+            && r.shim.findings[1]
+                .diagnosis
+                .contains("then read by `connect_cb"),
         "{}",
-        r.findings[1].diagnosis
+        r.shim.findings[1].diagnosis
     );
 }
 
@@ -293,9 +304,9 @@ fn the_refcounting_fix_is_clean_and_free_then_clear_is_forgiven() {
         ],
     );
     let r = findings(&t);
-    assert!(r.findings.is_empty(), "{:#?}", r.findings);
-    assert_eq!(r.counters.dangling_forgiven, 1);
-    assert_eq!(r.stats.live, 0);
+    assert!(r.shim.findings.is_empty(), "{:#?}", r.shim.findings);
+    assert_eq!(r.shim.counters.dangling_forgiven, 1);
+    assert_eq!(r.shim.stats.live, 0);
 }
 
 /// A free-then-clear whose free frees more messages inside it (protocol
@@ -315,8 +326,8 @@ fn calls_made_inside_the_free_do_not_use_up_its_grace() {
     t.msg_free_done();
     t.aio_set_msg(USER_AIO, 0, &at(0x420));
     let r = findings(&t);
-    assert!(r.findings.is_empty(), "{:#?}", r.findings);
-    assert_eq!(r.counters.dangling_forgiven, 1);
+    assert!(r.shim.findings.is_empty(), "{:#?}", r.shim.findings);
+    assert_eq!(r.shim.counters.dangling_forgiven, 1);
 }
 
 /// The freeing thread goes on to something else: the free-then-clear grace
@@ -337,11 +348,11 @@ fn a_freer_that_goes_on_without_clearing_is_reported() {
     let r = findings(&t);
     assert_eq!(kinds(&r), vec![ViolationKind::FreedWhileInSlot], "{r:#?}");
     assert!(
-        r.findings[0].diagnosis.contains(
+        r.shim.findings[0].diagnosis.contains(
             "went on without clearing the slot (next: `mqtts_tcptran_pipe_send (mqtt_tls.c:817)`)"
         ),
         "{}",
-        r.findings[0].diagnosis
+        r.shim.findings[0].diagnosis
     );
 }
 
@@ -370,8 +381,8 @@ fn hand_over_then_clear_is_forgiven_even_when_the_write_completes_first() {
         ],
     );
     let r = findings(&t);
-    assert!(r.findings.is_empty(), "{:#?}", r.findings);
-    assert_eq!(r.counters.dangling_forgiven, 1);
+    assert!(r.shim.findings.is_empty(), "{:#?}", r.shim.findings);
+    assert_eq!(r.shim.counters.dangling_forgiven, 1);
 }
 
 /// nanonng-83430191f / nng-355: a second finish of one operation.
@@ -392,7 +403,7 @@ fn a_second_finish_is_reported_with_both_sites() {
         ],
         "{r:#?}"
     );
-    let twice = &r.findings[1].diagnosis;
+    let twice = &r.shim.findings[1].diagnosis;
     assert!(
         twice.contains("finished (success) by")
             && twice.contains("mqtt_recv_cb (mqtt_client.c:1151)")
@@ -414,11 +425,12 @@ fn a_waiter_stuck_past_its_timeout_is_a_hang_and_an_idle_receive_is_not() {
     t.aio_begin(SEND_AIO + 8, 0, &at(0x440));
     let r = Report::build_at(&t, "test", &resolve, now_ms() + 5_000 + 1_500);
     let hangs: Vec<_> = r
+        .shim
         .findings
         .iter()
-        .filter(|f| f.violation.kind == ViolationKind::OpNeverFinished)
+        .filter(|f| f.kind == "OpNeverFinished")
         .collect();
-    assert_eq!(hangs.len(), 1, "{:#?}", r.findings);
+    assert_eq!(hangs.len(), 1, "{:#?}", r.shim.findings);
     let d = &hangs[0].diagnosis;
     assert!(
         d.contains("op #1 SUBSCRIBE")
@@ -436,21 +448,23 @@ fn a_waiter_stuck_past_its_timeout_is_a_hang_and_an_idle_receive_is_not() {
         hangs[0].timeline
     );
     assert!(
-        r.open_at_stop
+        r.shim
+            .open_at_stop
             .iter()
             .any(|g| g.site.contains("mqtts_tcptran_pipe_recv_cb")),
         "{:?}",
-        r.open_at_stop
+        r.shim.open_at_stop
     );
     // Before the timeout has passed, the same wait is no finding.
     let early = Report::build_at(&t, "test", &resolve, now_ms());
     assert!(
         early
+            .shim
             .findings
             .iter()
-            .all(|f| f.violation.kind != ViolationKind::OpNeverFinished),
+            .all(|f| f.kind != "OpNeverFinished"),
         "{:#?}",
-        early.findings
+        early.shim.findings
     );
 }
 
@@ -464,14 +478,14 @@ fn references_held_at_stop_are_grouped_by_allocation_site() {
     }
     t.msg_alloc(SUBACK, &at(0x440));
     let r = findings(&t);
-    assert!(r.findings.is_empty(), "{:#?}", r.findings);
-    assert_eq!(r.held_at_stop.len(), 2, "{:?}", r.held_at_stop);
+    assert!(r.shim.findings.is_empty(), "{:#?}", r.shim.findings);
+    assert_eq!(r.shim.held_at_stop.len(), 2, "{:?}", r.shim.held_at_stop);
     assert_eq!(
-        r.held_at_stop[0].site,
+        r.shim.held_at_stop[0].site,
         "nng_mqtt_subscribe (mqtt_public.c:966)"
     );
-    assert_eq!(r.held_at_stop[0].count, 3);
-    assert_eq!(r.held_at_stop[0].kinds.get("SUBSCRIBE"), Some(&3));
+    assert_eq!(r.shim.held_at_stop[0].count, 3);
+    assert_eq!(r.shim.held_at_stop[0].kinds.get("SUBSCRIBE"), Some(&3));
 }
 
 /// An aio used after nni_aio_free: reported on its last operation.
@@ -491,11 +505,11 @@ fn an_aio_used_after_it_was_freed_is_reported() {
         "{r:#?}"
     );
     assert!(
-        r.findings[0]
+        r.shim.findings[0]
             .diagnosis
             .contains("[slot read (nni_aio_get_msg) after its aio was freed at `nng_mqtt_subscribe (mqtt_public.c:988)`]"),
         "{}",
-        r.findings[0].diagnosis
+        r.shim.findings[0].diagnosis
     );
 }
 
@@ -513,9 +527,9 @@ fn unique_on_a_shared_message_moves_one_reference_to_a_copy() {
     t.msg_free(SUB + 64, &at(0x130));
     t.msg_free_done();
     let r = findings(&t);
-    assert!(r.findings.is_empty(), "{:#?}", r.findings);
-    assert_eq!(r.stats.live, 0);
-    assert_eq!(r.counters.messages, 2);
+    assert!(r.shim.findings.is_empty(), "{:#?}", r.shim.findings);
+    assert_eq!(r.shim.stats.live, 0);
+    assert_eq!(r.shim.counters.messages, 2);
 }
 
 /// Many threads, each with its own aio and messages, through the shim at
@@ -548,9 +562,9 @@ fn concurrent_clean_traffic_stays_clean() {
         }
     });
     let r = findings(&t);
-    assert!(r.findings.is_empty(), "{:#?}", r.findings);
-    assert_eq!(r.counters.messages, 8_000);
-    assert_eq!(r.stats.ops_begun, 8_000);
-    assert_eq!(r.stats.ops_finished, 8_000);
-    assert_eq!(r.stats.live, 0);
+    assert!(r.shim.findings.is_empty(), "{:#?}", r.shim.findings);
+    assert_eq!(r.shim.counters.messages, 8_000);
+    assert_eq!(r.shim.stats.ops_begun, 8_000);
+    assert_eq!(r.shim.stats.ops_finished, 8_000);
+    assert_eq!(r.shim.stats.live, 0);
 }
