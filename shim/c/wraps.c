@@ -1,6 +1,7 @@
 /*
  * The C side of mqtls-shim: `__wrap_` versions of NanoNNG's message and aio
- * functions, for a target linked with -Wl,--wrap=<each name in WRAPPED>.
+ * functions, for a target linked with -Wl,--wrap=NAME for each NAME of
+ * wrapped.txt.
  *
  * Each wrapper takes its call stack (a few return addresses, by frame
  * pointers), tells the Rust ledger (src/ffi.rs) what is about to happen or
@@ -446,7 +447,12 @@ __wrap_nni_aio_set_expire(nni_aio *aio, nni_time expire)
 static int              stop_signals[MAX_STOP_SIGNALS];
 static int              n_stop_signals;
 static struct sigaction previous[MAX_STOP_SIGNALS];
-static int              wake[2] = { -1, -1 };
+/* To the reporter: a signal number, or 0 for "the process exits". */
+static int       wake[2] = { -1, -1 };
+/* From the reporter: the exit's report is written. */
+static int       done[2] = { -1, -1 };
+static pthread_t reporter_thread;
+static bool      reporter_running;
 
 /* Async-signal-safe: one byte to the reporter thread. */
 static void
@@ -460,9 +466,12 @@ on_stop_signal(int sig)
 	}
 }
 
-/* Writes the report, then hands the signal to whoever had it before (a
- * program's own handler, a leak checker such as mqtls' lsan_on_signal) or,
- * if nobody, dies of it: the exit status still says "stopped". */
+/* Writes the report when asked. After a stop signal's report the signal
+ * goes to whoever had it before (a program's own handler, a leak checker
+ * such as mqtls' lsan_on_signal) or, if nobody, kills the process: the exit
+ * status still says "stopped". The exit's report is written here too,
+ * because by the time atexit handlers run, the exiting thread's
+ * thread-locals are gone. */
 static void *
 reporter(void *arg)
 {
@@ -471,33 +480,46 @@ reporter(void *arg)
 	prctl(PR_SET_NAME, "mqtls-shim", 0, 0, 0);
 	for (;;) {
 		ssize_t n = read(wake[0], &b, 1);
-		if (n == 1) {
-			break;
-		}
 		if (n == 0) {
 			return NULL;
 		}
-	}
-	int  sig = b;
-	char trigger[32];
-	snprintf(trigger, sizeof trigger, "signal %d", sig);
-	mqtls_shim_report(trigger);
-	for (int i = 0; i < n_stop_signals; i++) {
-		if (stop_signals[i] == sig) {
-			sigaction(sig, &previous[i], NULL);
+		if (n != 1) {
+			continue;
 		}
+		if (b == 0) {
+			mqtls_shim_report("exit");
+			if (write(done[1], &b, 1) != 1) {
+				return NULL;
+			}
+			continue;
+		}
+		int  sig = b;
+		char trigger[32];
+		snprintf(trigger, sizeof trigger, "signal %d", sig);
+		mqtls_shim_report(trigger);
+		for (int i = 0; i < n_stop_signals; i++) {
+			if (stop_signals[i] == sig) {
+				sigaction(sig, &previous[i], NULL);
+			}
+		}
+		sigset_t set;
+		sigemptyset(&set);
+		sigaddset(&set, sig);
+		pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+		kill(getpid(), sig);
 	}
-	sigset_t set;
-	sigemptyset(&set);
-	sigaddset(&set, sig);
-	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
-	kill(getpid(), sig);
-	return NULL;
 }
 
 static void
 at_exit(void)
 {
+	unsigned char b = 0;
+	if (reporter_running && !pthread_equal(pthread_self(), reporter_thread) &&
+	    write(wake[1], &b, 1) == 1) {
+		while (read(done[0], &b, 1) < 0) {
+		}
+		return;
+	}
 	mqtls_shim_report("exit");
 }
 
@@ -514,19 +536,20 @@ mqtls_shim_install(void)
 	if (!mqtls_shim_enabled()) {
 		return;
 	}
-	atexit(at_exit);
 	if (__sanitizer_set_death_callback != NULL) {
 		__sanitizer_set_death_callback(at_sanitizer_death);
 	}
 	n_stop_signals = mqtls_shim_stop_signals(stop_signals, MAX_STOP_SIGNALS);
-	if (n_stop_signals == 0 || pipe(wake) != 0) {
-		return;
+	if (pipe(wake) == 0 && pipe(done) == 0) {
+		pthread_attr_t attr;
+		pthread_attr_init(&attr);
+		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+		reporter_running =
+		    pthread_create(&reporter_thread, &attr, reporter, NULL) == 0;
+		pthread_attr_destroy(&attr);
 	}
-	pthread_t      t;
-	pthread_attr_t attr;
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	if (pthread_create(&t, &attr, reporter, NULL) != 0) {
+	atexit(at_exit);
+	if (!reporter_running) {
 		return;
 	}
 	for (int i = 0; i < n_stop_signals; i++) {

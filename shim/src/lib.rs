@@ -1,7 +1,7 @@
 //! mqtls-shim: the mqtls-harness ledger inside a C target.
 //!
 //! Linked into a NanoNNG program with `-Wl,--wrap=nni_msg_alloc,...` (the
-//! list is [`WRAPPED`]), the shim sees every message allocation, clone and
+//! list is [`wrapped`]), the shim sees every message allocation, clone and
 //! free, every aio's message slot, and every operation's begin, schedule,
 //! finish, wait and cancel, and mirrors them in the project's own
 //! [`Ledger`](mqtls_harness::ledger::Ledger): the same checks, diagnoses,
@@ -26,33 +26,36 @@ pub mod sites;
 mod threads;
 pub mod tracker;
 
-/// Every NanoNNG function the shim wraps: link the target with
-/// `-Wl,--wrap=` each of these.
-pub const WRAPPED: &[&str] = &[
-    "nni_msg_alloc",
-    "nni_msg_free",
-    "nni_msg_clone",
-    "nni_msg_dup",
-    "nni_msg_unique",
-    "nni_msg_pull_up",
-    "nni_aio_init",
-    "nni_aio_fini",
-    "nni_aio_alloc",
-    "nni_aio_free",
-    "nni_aio_reap",
-    "nni_aio_set_msg",
-    "nni_aio_get_msg",
-    "nni_aio_begin",
-    "nni_aio_schedule",
-    "nni_aio_finish",
-    "nni_aio_finish_sync",
-    "nni_aio_finish_error",
-    "nni_aio_finish_msg",
-    "nni_aio_completions_add",
-    "nni_aio_wait",
-    "nni_aio_abort",
-    "nni_aio_close",
-    "nni_aio_stop",
-    "nni_aio_set_timeout",
-    "nni_aio_set_expire",
-];
+/// Every NanoNNG function the shim wraps (`shim/wrapped.txt`, which the
+/// target build script reads too): link the target with `-Wl,--wrap=` each.
+pub fn wrapped() -> impl Iterator<Item = &'static str> {
+    include_str!("../wrapped.txt")
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+}
+
+#[cfg(test)]
+mod tests {
+    /// The list and the C wrappers agree: a name without its `__wrap_`
+    /// would fail the target's link, a wrapper without its name would never
+    /// be called.
+    #[test]
+    fn every_wrapped_name_has_its_wrapper_and_no_wrapper_is_unlisted() {
+        let c = include_str!("../c/wraps.c");
+        let names: Vec<&str> = super::wrapped().collect();
+        assert!(names.len() >= 20, "{names:?}");
+        for name in &names {
+            assert!(
+                c.contains(&format!("\n__wrap_{name}(")),
+                "no __wrap_{name} in c/wraps.c"
+            );
+        }
+        for line in c.lines() {
+            if let Some(rest) = line.strip_prefix("__wrap_") {
+                let name = rest.split('(').next().unwrap_or("");
+                assert!(names.contains(&name), "__wrap_{name} is not in wrapped.txt");
+            }
+        }
+    }
+}

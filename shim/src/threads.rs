@@ -21,8 +21,14 @@ thread_local! {
     static ME: Cell<ThreadId> = const { Cell::new(0) };
 }
 
+/// A thread whose thread-locals are already destroyed (exiting).
+pub const EXITING: ThreadId = ThreadId::MAX;
+
 /// This thread's id, naming it as an actor on its first call.
 pub fn current() -> ThreadId {
+    if ME.try_with(|_| ()).is_err() {
+        return EXITING;
+    }
     ME.with(|me| {
         let id = me.get();
         if id != 0 {

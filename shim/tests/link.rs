@@ -1,5 +1,5 @@
 //! The shim linked into a C program the way a NanoNNG target links it
-//! (`-Wl,--wrap=` every name of `WRAPPED`, then `libmqtls_shim.a`), against a
+//! (`-Wl,--wrap=` every name of `wrapped.txt`, then `libmqtls_shim.a`), against a
 //! stand-in for NanoNNG's core (`tests/c/fake_nng.c`). The program
 //! (`tests/c/program.c`) makes NanoMQ 1766's ownership mistake on an
 //! ordinary subscribe, or not: the report must say so at exit and on
@@ -57,7 +57,7 @@ fn program() -> Option<&'static Path> {
                 .arg(&out)
                 .arg(c.join("program.c"))
                 .arg(c.join("fake_nng.c"));
-            for name in mqtls_shim::WRAPPED {
+            for name in mqtls_shim::wrapped() {
                 cmd.arg(format!("-Wl,--wrap={name}"));
             }
             cmd.arg(&lib)

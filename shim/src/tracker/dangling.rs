@@ -53,16 +53,19 @@ thread_local! {
 
 /// A wrapped free starts on this thread.
 pub(crate) fn free_starts() {
-    FREE_DEPTH.with(|d| d.set(d.get() + 1));
+    let _ = FREE_DEPTH.try_with(|d| d.set(d.get() + 1));
 }
 
-/// A wrapped free returned; true when it was the outermost one.
+/// A wrapped free returned; true when it was the outermost one (or the
+/// thread is exiting and keeps no count).
 pub(crate) fn free_ends() -> bool {
-    FREE_DEPTH.with(|d| {
-        let n = d.get().saturating_sub(1);
-        d.set(n);
-        n == 0
-    })
+    FREE_DEPTH
+        .try_with(|d| {
+            let n = d.get().saturating_sub(1);
+            d.set(n);
+            n == 0
+        })
+        .unwrap_or(true)
 }
 
 /// Records that `aio`'s slot still points at message `serial`, just freed.
