@@ -112,7 +112,7 @@ pub extern "C" fn mqtls_shim_report(trigger: *const c_char) {
     };
     hook(|t| {
         let _one = lock(&REPORTING);
-        let report = Report::build(t, &trigger, &sites::resolve_here);
+        let report = Report::build(t, &trigger, &sites::resolve_here, config());
         crate::report::write(config(), &report);
     });
 }

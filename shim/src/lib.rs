@@ -23,6 +23,7 @@ pub mod config;
 mod ffi;
 pub mod report;
 pub mod sites;
+pub mod suppress;
 mod threads;
 pub mod tracker;
 

@@ -17,7 +17,9 @@ use crate::config::Config;
 use crate::sites::{self, Resolved};
 use crate::tracker::{OpenOp, Tracker, now_ms};
 use mqtls_harness::ledger::{Action, Subject, Violation, ViolationKind};
-use mqtls_harness::report::shim::{ShimFinding, ShimGroup, ShimReport, ShimSite, ShimSites, TOOL};
+use mqtls_harness::report::shim::{
+    ShimFinding, ShimGroup, ShimReport, ShimSite, ShimSites, ShimSuppressed, TOOL,
+};
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -42,8 +44,9 @@ impl Report {
         tracker: &Tracker,
         trigger: &str,
         resolve: &dyn Fn(usize) -> sites::Frame,
+        cfg: &Config,
     ) -> Report {
-        Report::build_at(tracker, trigger, resolve, now_ms())
+        Report::build_at(tracker, trigger, resolve, cfg, now_ms())
     }
 
     /// [`Report::build`] as of `now` (the target's monotonic clock, ms),
@@ -52,21 +55,21 @@ impl Report {
         tracker: &Tracker,
         trigger: &str,
         resolve: &dyn Fn(usize) -> sites::Frame,
+        cfg: &Config,
         now: i64,
     ) -> Report {
         tracker.confirm_all_dangling();
         tracker.refresh_kinds();
         let audit = tracker.ledger().audit();
         let resolved = tracker.sites().resolve_all(resolve);
-        let labels: HashMap<&'static str, &'static str> = resolved
-            .iter()
-            .map(|r| (r.placeholder, &*Box::leak(r.label.clone().into_boxed_str())))
-            .collect();
+        let labels: HashMap<&'static str, &'static str> =
+            resolved.iter().map(|r| (r.placeholder, r.label)).collect();
         let by_placeholder: HashMap<&str, &Resolved> =
             resolved.iter().map(|r| (r.placeholder, r)).collect();
         let open = tracker.open_ops();
 
         let mut findings = Vec::new();
+        let mut suppressed = Vec::new();
         let mut violations = Vec::new();
         let mut held: Vec<Violation> = Vec::new();
         let mut open_at_stop: Vec<Violation> = Vec::new();
@@ -98,7 +101,7 @@ impl Report {
             }
             let sites = sites_of(&v, &by_placeholder);
             let v = relabel(v, &labels);
-            findings.push(ShimFinding {
+            let finding = ShimFinding {
                 kind: v.kind.to_string(),
                 subject: v.subject.to_string(),
                 diagnosis: v.diagnosis(),
@@ -106,8 +109,18 @@ impl Report {
                 signature: signature(&v, &sites),
                 sites,
                 violation: serde_json::to_value(&v).unwrap_or_default(),
-            });
-            violations.push(v);
+            };
+            match cfg.suppressions.matching(&finding) {
+                Some(rule) => suppressed.push(ShimSuppressed {
+                    rule: rule.text.clone(),
+                    reason: rule.reason.clone(),
+                    finding,
+                }),
+                None => {
+                    findings.push(finding);
+                    violations.push(v);
+                }
+            }
         }
         let mut counters = tracker.counters();
         counters.finished_unbegun = relabel_keys(counters.finished_unbegun, &labels);
@@ -127,6 +140,8 @@ impl Report {
                 stats: audit.stats,
                 counters,
                 findings,
+                suppressed,
+                notes: cfg.notes.clone(),
                 held_at_stop: group(&held),
                 open_at_stop: group(&open_at_stop),
                 call_sites: resolved.len(),
@@ -187,7 +202,7 @@ fn sites_of(v: &Violation, resolved: &HashMap<&str, &Resolved>) -> ShimSites {
     let site = |placeholder: &str| -> ShimSite {
         match resolved.get(placeholder) {
             Some(r) => ShimSite {
-                label: r.label.clone(),
+                label: r.label.to_string(),
                 function: r.function.clone(),
                 frames: r.frames.clone(),
             },

@@ -44,6 +44,10 @@ pub struct Sites {
 struct Table {
     by_stack: HashMap<Stack, &'static str>,
     stacks: Vec<Stack>,
+    /// Resolved labels by placeholder, kept for the next report: the
+    /// ledger's sites are `&'static str`, and a label the process still
+    /// points at is no leak to LeakSanitizer.
+    labels: HashMap<&'static str, &'static str>,
 }
 
 /// One frame of a resolved call site (the report's format).
@@ -56,7 +60,7 @@ pub struct Resolved {
     pub placeholder: &'static str,
     /// What the report shows instead: `function (file:line)`, with
     /// `via nng_msg_free` when the call went through a thin API wrapper.
-    pub label: String,
+    pub label: &'static str,
     /// The function the label names (for signatures: stable across builds,
     /// unlike line numbers).
     pub function: String,
@@ -103,7 +107,7 @@ impl Sites {
                 .collect()
         };
         let mut cache: HashMap<usize, Frame> = HashMap::new();
-        stacks
+        let resolved: Vec<(Resolved, String)> = stacks
             .into_iter()
             .map(|(stack, placeholder)| {
                 let frames: Vec<Frame> = stack
@@ -113,12 +117,24 @@ impl Sites {
                     .map(|pc| cache.entry(*pc).or_insert_with(|| resolve(*pc)).clone())
                     .collect();
                 let (label, function) = label_of(&frames);
-                Resolved {
+                let r = Resolved {
                     placeholder,
-                    label,
+                    label: "",
                     function,
                     frames,
-                }
+                };
+                (r, label)
+            })
+            .collect();
+        let mut t = lock(&self.table);
+        resolved
+            .into_iter()
+            .map(|(mut r, label)| {
+                r.label = t
+                    .labels
+                    .entry(r.placeholder)
+                    .or_insert_with(|| Box::leak(label.into_boxed_str()));
+                r
             })
             .collect()
     }

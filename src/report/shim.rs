@@ -37,6 +37,14 @@ pub struct ShimReport {
     pub counters: ShimCounters,
     /// Violations: each a defect in the target.
     pub findings: Vec<ShimFinding>,
+    /// Violations a suppressions file explains (`MQTLS_SHIM_SUPPRESSIONS`),
+    /// with its rule and reason: not part of the verdict.
+    #[serde(default)]
+    pub suppressed: Vec<ShimSuppressed>,
+    /// Problems with the shim's own settings (a suppressions file it could
+    /// not read, ...).
+    #[serde(default)]
+    pub notes: Vec<String>,
     /// References still held when the report was written, by allocation
     /// site: what a running program holds, listed, not judged.
     pub held_at_stop: Vec<ShimGroup>,
@@ -66,6 +74,17 @@ pub struct ShimFinding {
     /// The violation as the ledger serialises it (kind, subject, at,
     /// detail, history).
     pub violation: serde_json::Value,
+}
+
+/// A finding a suppression rule explains.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ShimSuppressed {
+    /// The finding.
+    pub finding: ShimFinding,
+    /// The rule that matched, as written.
+    pub rule: String,
+    /// Its reason.
+    pub reason: String,
 }
 
 /// The call sites of a finding, by role.
@@ -168,13 +187,18 @@ impl ShimReport {
         let held: usize = self.held_at_stop.iter().map(|g| g.count).sum();
         let open: usize = self.open_at_stop.iter().map(|g| g.count).sum();
         format!(
-            "mqtls-shim ({}): {} finding(s){}; {} message(s) still referenced, {} operation(s) open; {} message(s), {} aio(s) seen",
+            "mqtls-shim ({}): {} finding(s){}{}; {} message(s) still referenced, {} operation(s) open; {} message(s), {} aio(s) seen",
             self.trigger,
             self.findings.len(),
             if kinds.is_empty() {
                 String::new()
             } else {
                 format!(" ({})", kinds.join(", "))
+            },
+            if self.suppressed.is_empty() {
+                String::new()
+            } else {
+                format!(", {} suppressed", self.suppressed.len())
             },
             held,
             open,

@@ -139,8 +139,12 @@ const SUBSCRIBE_SENT_WITH_REFERENCE: Step = ("connect_cb", |t| {
     t.aio_wait(USER_AIO, &at(0x120));
 });
 
+fn no_settings() -> crate::config::Config {
+    crate::config::Config::parse(|_| None, |_| Ok(String::new()))
+}
+
 fn findings(t: &Tracker) -> Report {
-    Report::build(t, "test", &resolve)
+    Report::build(t, "test", &resolve, &no_settings())
 }
 
 fn kinds(r: &Report) -> Vec<ViolationKind> {
@@ -423,7 +427,13 @@ fn a_waiter_stuck_past_its_timeout_is_a_hang_and_an_idle_receive_is_not() {
     play(&t, &[SUBSCRIBE_SENT_WITH_REFERENCE]);
     t.aio_init(SEND_AIO + 8, &at(0x600));
     t.aio_begin(SEND_AIO + 8, 0, &at(0x440));
-    let r = Report::build_at(&t, "test", &resolve, now_ms() + 5_000 + 1_500);
+    let r = Report::build_at(
+        &t,
+        "test",
+        &resolve,
+        &no_settings(),
+        now_ms() + 5_000 + 1_500,
+    );
     let hangs: Vec<_> = r
         .shim
         .findings
@@ -456,7 +466,7 @@ fn a_waiter_stuck_past_its_timeout_is_a_hang_and_an_idle_receive_is_not() {
         r.shim.open_at_stop
     );
     // Before the timeout has passed, the same wait is no finding.
-    let early = Report::build_at(&t, "test", &resolve, now_ms());
+    let early = Report::build_at(&t, "test", &resolve, &no_settings(), now_ms());
     assert!(
         early
             .shim
@@ -567,4 +577,43 @@ fn concurrent_clean_traffic_stays_clean() {
     assert_eq!(r.shim.stats.ops_begun, 8_000);
     assert_eq!(r.shim.stats.ops_finished, 8_000);
     assert_eq!(r.shim.stats.live, 0);
+}
+
+/// A suppression rule moves the finding it explains out of the findings,
+/// with its reason; the others stay.
+#[test]
+fn suppressed_findings_keep_their_reason_and_leave_the_verdict() {
+    let t = tracker();
+    t.aio_init(USER_AIO, &at(0x110));
+    t.aio_begin(USER_AIO, 0, &at(0x200));
+    t.aio_finish(USER_AIO, 0, 0, &at(0x430));
+    t.aio_finish(USER_AIO, 0, 0, &at(0x500));
+    t.aio_init(SEND_AIO, &at(0x600));
+    t.aio_begin(SEND_AIO, 0, &at(0x300));
+    t.aio_finish(SEND_AIO, 0, 0, &at(0x340));
+    t.aio_finish(SEND_AIO, 0, 0, &at(0x340));
+    let cfg = crate::config::Config::parse(
+        |k| (k == "MQTLS_SHIM_SUPPRESSIONS").then(|| "supp".to_string()),
+        |_| Ok("OpFinishedTwice at=mqtt_close_unack_aio_cb # the test's reason\n".into()),
+    );
+    let r = Report::build(&t, "test", &resolve, &cfg);
+    assert_eq!(r.shim.findings.len(), 1, "{:#?}", r.shim.findings);
+    assert!(
+        r.shim.findings[0]
+            .diagnosis
+            .contains("mqtts_tcptran_pipe_send_cb")
+    );
+    assert_eq!(r.shim.suppressed.len(), 1);
+    assert_eq!(r.shim.suppressed[0].reason, "the test's reason");
+    assert_eq!(
+        r.shim.suppressed[0].rule,
+        "OpFinishedTwice at=mqtt_close_unack_aio_cb"
+    );
+    assert!(
+        r.shim
+            .summary()
+            .contains("1 finding(s) (1 OpFinishedTwice), 1 suppressed"),
+        "{}",
+        r.shim.summary()
+    );
 }
