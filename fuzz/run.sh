@@ -13,7 +13,13 @@ here="$PWD"
 # stacks that detection needs cost about a quarter of the exec/s.
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_stack_use_after_return=0}"
 work="${MQTLS_FUZZ_WORK:-$here/target/corpus}/$target"
-mkdir -p "$work" "$here/corpus/$target"
+# codec_differential reads the same raw packets as codec_decode: it seeds
+# from that corpus instead of keeping a copy.
+seeds="$here/corpus/$target"
+case "$target" in
+    codec_differential) seeds="$here/corpus/codec_decode" ;;
+esac
+mkdir -p "$work" "$seeds"
 # The kernel targets hit tens of thousands of features per input, where the
 # entropic schedule's bookkeeping costs more than it finds: without it
 # broker_stream runs ~1.5x the execs and reaches more coverage in the same
@@ -22,4 +28,4 @@ defaults=(-dict="$here/mqtt.dict")
 case "$target" in
     broker_stream | client_stream | lifecycle_ops) defaults+=(-entropic=0) ;;
 esac
-exec cargo +nightly fuzz run "$target" "$work" "$here/corpus/$target" -- "${defaults[@]}" "$@"
+exec cargo +nightly fuzz run "$target" "$work" "$seeds" -- "${defaults[@]}" "$@"

@@ -47,11 +47,21 @@ pub enum Fault {
     /// NanoNNG 1505: the SUBSCRIBE decode error path releases the partly
     /// built message the caller releases too.
     Nanonng1505,
+    /// mosquitto CVE-2019-11778: the session ends and publishes its will
+    /// but leaves it on the will-delay timer, which publishes it again.
+    MosquittoCve201911778,
+    /// NanoMQ 360: merging a client's overlapping subscriptions rebuilds
+    /// its fan-out entry around the old entry's pointer, then frees the old
+    /// entry.
+    Nanomq360,
+    /// A shared-group hand-over gives the next member the departing
+    /// member's reference instead of its own.
+    SharedHandover,
 }
 
 impl Fault {
     /// Every fault, in ZOO.md order.
-    pub const ALL: [Fault; 11] = [
+    pub const ALL: [Fault; 14] = [
         Fault::Nanomq1766,
         Fault::Nanonng23d0eb290,
         Fault::Nanonng230,
@@ -63,6 +73,9 @@ impl Fault {
         Fault::Nng355,
         Fault::Nanonng1578,
         Fault::Nanonng1505,
+        Fault::MosquittoCve201911778,
+        Fault::Nanomq360,
+        Fault::SharedHandover,
     ];
 
     /// The name used on the command line and in test names (as in ZOO.md).
@@ -79,6 +92,9 @@ impl Fault {
             Fault::Nng355 => "nng-355",
             Fault::Nanonng1578 => "nanonng-1578",
             Fault::Nanonng1505 => "nanonng-1505",
+            Fault::MosquittoCve201911778 => "mosquitto-cve-2019-11778",
+            Fault::Nanomq360 => "nanomq-360",
+            Fault::SharedHandover => "shared-handover",
         }
     }
 
@@ -96,6 +112,15 @@ impl Fault {
             Fault::Nng355 => "nng 355 (cancellation)",
             Fault::Nanonng1578 => "NanoNNG 1578 (cancel that never finishes)",
             Fault::Nanonng1505 => "NanoNNG 1505 (SUBSCRIBE decode error path)",
+            Fault::MosquittoCve201911778 => {
+                "mosquitto CVE-2019-11778 (issue 1401; fixes 3c35c6cd, 5fd92cbf: will delay longer than session expiry)"
+            }
+            Fault::Nanomq360 => {
+                "NanoMQ issue 360, fix d812d747 in PR 361 (overlapping subscriptions `-t aaa -t +`)"
+            }
+            Fault::SharedHandover => {
+                "shared-group hand-over of a departed member's deliveries (MQTT 5 section 4.8.2; EMQX PRs 7807, 9094), with the NanoMQ 531 mistake"
+            }
         }
     }
 
@@ -134,6 +159,15 @@ impl Fault {
             }
             Fault::Nanonng1505 => {
                 "a SUBSCRIBE decode error releases the partly built message; the reader releases it again"
+            }
+            Fault::MosquittoCve201911778 => {
+                "the session ends and publishes the will without taking it off the will-delay timer; the timer publishes the freed will again"
+            }
+            Fault::Nanomq360 => {
+                "merging a client's overlapping subscriptions copies the old fan-out entry's pointer and frees the old entry; the delivery reads freed memory"
+            }
+            Fault::SharedHandover => {
+                "a departed group member's delivery is handed to the next member without its own reference; the departed session's release frees it under the new member"
             }
         }
     }
@@ -206,6 +240,17 @@ impl FaultSet {
             m.alias(site)
         } else {
             m.retain(site)
+        }
+    }
+
+    /// Takes the message out of `slot` for a new owner: `take` in the fixed
+    /// protocol; when `fault` is on, a bare copy of the handle, leaving the
+    /// slot armed with it for its old owner to use again.
+    pub fn take_slot(self, fault: Fault, slot: &mut MsgSlot, site: &'static str) -> Option<MsgRef> {
+        if self.has(fault) {
+            slot.peek().map(|m| m.alias(site))
+        } else {
+            slot.take()
         }
     }
 

@@ -13,6 +13,32 @@ fn bytes(hex: &str) -> Bytes {
     Bytes::from(hex::decode(hex.replace(' ', "")).unwrap())
 }
 
+/// §3.15.2.2.2: "It is a Protocol Error to omit the Authentication Method".
+fn missing_auth_method() -> E {
+    E::MissingProperty {
+        offset: 3,
+        packet_type: T::Auth,
+        property: P::AuthenticationMethod,
+        clause: "§3.15.2.2.2",
+    }
+}
+
+/// Decodes `hex` whole and through the frame decoder; both must agree.
+fn both_ways(hex: &str, v: codec::Version) -> Result<codec::Packet, E> {
+    let whole = codec::decode(&bytes(hex), v);
+    let mut d = FrameDecoder::new(Some(v), 1 << 16);
+    d.extend(&bytes(hex));
+    let streamed = d.next_packet().and_then(|p| {
+        d.finish()?;
+        p.ok_or(E::IncompletePacket {
+            offset: 0,
+            buffered: 0,
+        })
+    });
+    assert_eq!(whole, streamed, "{hex}: whole and streamed decodes differ");
+    whole
+}
+
 #[rustfmt::skip]
 fn table() -> Vec<(&'static str, codec::Version, &'static str, E)> {
     vec![
@@ -123,8 +149,7 @@ fn table() -> Vec<(&'static str, codec::Version, &'static str, E)> {
             E::InvalidReasonCode { offset: 4, packet_type: T::Suback, code: 3, version: V311 }),
         ("UNSUBSCRIBE without filters", V311, "a2 02 00 01",
             E::EmptyPayload { offset: 4, packet_type: T::Unsubscribe, spec: Some("MQTT-3.10.3-2") }),
-        ("AUTH data without method", V5, "f0 05 18 03 16 00 00",
-            E::AuthDataWithoutMethod { offset: 3, packet_type: T::Auth }),
+        ("AUTH data without method", V5, "f0 05 18 03 16 00 00", missing_auth_method()),
         ("packet shorter than its remaining length", V311, "30 05 00 01",
             E::Truncated { offset: 2, what: "packet body", needed: 5, available: 2 }),
     ]
@@ -266,4 +291,190 @@ fn encoding_invalid_packets_fails_without_writing() {
     ));
     assert!(out.is_empty());
     assert!(MqttString::new("a\0b").is_err());
+}
+
+/// §3.15.2.2.2 makes omitting the Authentication Method a Protocol Error;
+/// only the bare AUTH of Remaining Length 0 (§3.15.2.1) goes without it.
+#[test]
+fn auth_without_authentication_method_is_a_protocol_error_3_15_2_2_2() {
+    for hex in [
+        "f0 02 18 00",
+        "f0 05 18 03 1f 00 00",
+        "f0 02 00 00",
+        "f0 02 19 00",
+    ] {
+        let e = both_ways(hex, V5).unwrap_err();
+        assert_eq!(e, missing_auth_method(), "{hex}");
+        assert_eq!(e.reason_code(), ReasonCode::ProtocolError);
+        assert!(e.to_string().contains("§3.15.2.2.2"), "{e}");
+    }
+    assert!(matches!(both_ways("f0 00", V5), Ok(codec::Packet::Auth(_))));
+    let Ok(codec::Packet::Auth(a)) = both_ways("f0 08 18 06 15 00 03 61 62 63", V5) else {
+        panic!("a continue-authentication AUTH with its method");
+    };
+    assert_eq!(a.reason, ReasonCode::ContinueAuthentication);
+    assert_eq!(a.properties.authentication_method.as_deref(), Some("abc"));
+    // Nor can one be encoded: it would not decode back.
+    let mut out = bytes::BytesMut::new();
+    let bare = codec::Auth {
+        reason: ReasonCode::ContinueAuthentication,
+        properties: Default::default(),
+    };
+    assert!(matches!(
+        codec::encode(&codec::Packet::Auth(bare), V5, &mut out),
+        Err(E::InvalidField { .. })
+    ));
+}
+
+/// Judgement call: §3.15.2.1 lets the Reason Code and the Property Length
+/// be left out only together (Remaining Length 0). PUBACK (§3.4.2.2.1) and
+/// DISCONNECT (§3.14.2.2.1) say a missing Property Length reads as 0; AUTH
+/// has no such sentence, so an AUTH of Remaining Length 1 lacks a field
+/// (Malformed Packet). Read as 0 it would still omit the Authentication
+/// Method (§3.15.2.2.2): rejected either way.
+#[test]
+fn auth_of_remaining_length_1_is_truncated_3_15_2_1() {
+    for hex in ["f0 01 00", "f0 01 18"] {
+        assert_eq!(
+            both_ways(hex, V5),
+            Err(E::Truncated {
+                offset: 3,
+                what: "property length",
+                needed: 1,
+                available: 0
+            }),
+            "{hex}"
+        );
+    }
+}
+
+/// MQTT 3.1.1 §2.2.3 limits the Remaining Length to four bytes and asks
+/// nothing more; the minimal-form rule MQTT-1.5.5-1 is 5.0's alone.
+#[test]
+fn v311_remaining_length_in_a_longer_form_is_accepted_2_2_3() {
+    assert_eq!(both_ways("c0 80 00", V311), Ok(codec::Packet::Pingreq));
+    assert_eq!(
+        both_ways("c0 80 80 80 00", V311),
+        Ok(codec::Packet::Pingreq)
+    );
+    let Ok(codec::Packet::Publish(p)) = both_ways("30 85 80 00 00 01 61 78 79", V311) else {
+        panic!("a PUBLISH whose Remaining Length takes 3 bytes");
+    };
+    assert_eq!((p.topic.as_str(), &p.payload[..]), ("a", &b"xy"[..]));
+    let e = both_ways("c0 80 00", V5).unwrap_err();
+    assert_eq!(e.spec(), Some("MQTT-1.5.5-1"));
+    // Five bytes are too many in either version.
+    for v in [V311, V5] {
+        assert!(matches!(
+            both_ways("c0 80 80 80 80 00", v),
+            Err(E::VarIntTooLong { offset: 1, .. })
+        ));
+    }
+    // A CONNECT tells its version itself: level 4 may use the longer form,
+    // level 5 may not.
+    let v4 = bytes("10 8d 00 00 04 4d 51 54 54 04 02 00 3c 00 01 61");
+    assert!(matches!(codec::decode_connect(&v4), Ok((_, V311))));
+    let v5 = bytes("10 8e 00 00 04 4d 51 54 54 05 02 00 3c 00 00 01 61");
+    let not_minimal = E::VarIntNotMinimal {
+        offset: 1,
+        what: "remaining length",
+    };
+    assert_eq!(codec::decode_connect(&v5), Err(not_minimal.clone()));
+    let mut d = FrameDecoder::new(None, 1024);
+    d.extend(&v5);
+    assert_eq!(d.next_packet(), Err(not_minimal));
+    let mut d = FrameDecoder::new(None, 1024);
+    d.extend(&v4);
+    d.extend(&bytes("c0 80 00"));
+    assert!(matches!(
+        d.next_packet(),
+        Ok(Some(codec::Packet::Connect(_)))
+    ));
+    assert_eq!(d.next_packet(), Ok(Some(codec::Packet::Pingreq)));
+}
+
+/// A Response Topic, in a PUBLISH or a Will, "MUST NOT contain wildcard
+/// characters [MQTT-3.3.2-14]"; MQTT-3.3.2-2 is the PUBLISH Topic Name's
+/// rule. The Will Topic has no numbered rule of its own: a Topic Name, it
+/// falls under MQTT-4.7.0-1.
+#[test]
+fn wildcard_in_a_response_topic_breaks_mqtt_3_3_2_14() {
+    assert_eq!(
+        both_ways("30 09 00 01 74 05 08 00 02 2b 2b", V5),
+        Err(E::InvalidTopicName {
+            offset: 9,
+            problem: TopicProblem::Wildcard,
+            spec: "MQTT-3.3.2-14"
+        })
+    );
+    let will_response =
+        "10 18 00 04 4d 51 54 54 05 06 00 3c 00 00 01 61 04 08 00 01 2b 00 01 74 00 00";
+    assert_eq!(
+        both_ways(will_response, V5),
+        Err(E::InvalidTopicName {
+            offset: 20,
+            problem: TopicProblem::Wildcard,
+            spec: "MQTT-3.3.2-14"
+        })
+    );
+    let will_topic = "10 12 00 04 4d 51 54 54 04 06 00 3c 00 01 61 00 01 2b 00 00";
+    assert_eq!(
+        both_ways(will_topic, V311),
+        Err(E::InvalidTopicName {
+            offset: 17,
+            problem: TopicProblem::Wildcard,
+            spec: "MQTT-4.7.0-1"
+        })
+    );
+}
+
+/// The protocol level decides which version's rules read the rest of a
+/// CONNECT, so a CONNECT of the other version is a mismatch at its level
+/// byte, never a parse error of a version the caller did not ask for.
+#[test]
+fn connect_of_the_other_version_is_a_mismatch_before_any_of_its_rules() {
+    // Level 5 whose 5.0 property length runs past the end.
+    assert_eq!(
+        both_ways("10 0d 00 04 4d 51 54 54 05 02 00 3c 05 01 61", V311),
+        Err(E::VersionMismatch {
+            offset: 8,
+            expected: V311,
+            found: V5
+        })
+    );
+    // Level 4 with a password but no user name (a 3.1.1-only rule).
+    assert_eq!(
+        both_ways("10 0d 00 04 4d 51 54 54 04 42 00 3c 00 01 61", V5),
+        Err(E::VersionMismatch {
+            offset: 8,
+            expected: V5,
+            found: V311
+        })
+    );
+}
+
+/// Judgement call: 3.1.1 Table 3.1 lists return codes 0-5 and marks 6-255
+/// "Reserved for future use" without a receiver rule. A server for which
+/// none of the listed codes applies "MUST close the Network Connection
+/// without sending a CONNACK [MQTT-3.2.2-6]", so a CONNACK with a reserved
+/// code breaks that rule and the client closes (a protocol violation,
+/// MQTT-4.8.0-1). Rejected, citing MQTT-3.2.2-6.
+#[test]
+fn v311_connack_reserved_return_code_breaks_mqtt_3_2_2_6() {
+    for code in [6u8, 0x80, 0xff] {
+        let hex = format!("20 02 00 {code:02x}");
+        let e = both_ways(&hex, V311).unwrap_err();
+        assert_eq!(
+            e,
+            E::InvalidReasonCode {
+                offset: 3,
+                packet_type: T::Connack,
+                code,
+                version: V311
+            }
+        );
+        assert_eq!(e.spec(), Some("MQTT-3.2.2-6"));
+    }
+    let e = both_ways("90 03 00 01 03", V311).unwrap_err();
+    assert_eq!(e.spec(), Some("MQTT-3.9.3-2"));
 }

@@ -19,7 +19,10 @@ fn cell(e: &dyn DetectionEngine, fault: Option<Fault>, budget: Duration) -> Cell
 
 /// NanoNNG 83430191f (SUBACK finishing the op after dropping the lock while
 /// the timeout finishes it too) needs two threads at once: real threads
-/// with a swept start offset hit it, and never without the fault.
+/// with a swept start offset hit it, and never without the fault. Whichever
+/// of the two finishes first, the other finishes it again, so the first
+/// violation is `OpFinishedTwice` in every order (the SUBACK is attached
+/// under the lock, as in the C code, so nothing touches the op in between).
 #[test]
 fn stress_engine_finds_nanonng_83430191f_and_nothing_without_it() {
     let found = cell(

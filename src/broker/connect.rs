@@ -1,5 +1,7 @@
 //! CONNECT: sessions (clean start, persistence, expiry), takeover by the
-//! same client id, wills, and the retransmission of a resumed session.
+//! same client id, wills (and the cancellation of a delayed one), the
+//! keep-alive cap, what CONNACK advertises, the connection's topic alias
+//! table, and the retransmission of a resumed session.
 
 use super::session::{InflightStage, Session};
 use super::{Broker, Conn, Flow, Proto, State, Will};
@@ -9,6 +11,7 @@ use crate::codec::{
 };
 use crate::kernels::frame::{Delivery, OutFrame};
 use crate::kernels::outbox::Entry;
+use crate::kernels::topic_alias::AliasTable;
 use crate::ledger::MsgKind;
 use crate::sync::{Arc, Ordering, StdArc, lock};
 
@@ -32,7 +35,7 @@ impl Broker {
                     version,
                     "broker: CONNACK (refused)",
                 );
-                conn.closing.store(true, Ordering::Release);
+                conn.close_for(ReasonCode::ClientIdentifierNotValid);
                 return Flow::Close(super::CloseReason::new(
                     ReasonCode::ClientIdentifierNotValid,
                     "empty client id with a persistent session",
@@ -51,8 +54,41 @@ impl Broker {
             .receive_maximum
             .unwrap_or(u16::MAX)
             .min(self.cfg.max_inflight);
+        // The keep-alive cap: MQTT 5 clients are told the value to use
+        // (Server Keep Alive); 3.1.1 clients cannot be, and are refused.
+        let mut server_keep_alive = None;
+        let mut keep_alive = c.keep_alive;
+        if let Some(max) = self.cfg.max_keep_alive
+            && (keep_alive == 0 || keep_alive > max)
+        {
+            if version == Version::V311 {
+                let ack = Connack {
+                    session_present: false,
+                    reason: ReasonCode::ClientIdentifierNotValid,
+                    properties: Default::default(),
+                };
+                self.send(
+                    conn,
+                    &Packet::Connack(ack),
+                    version,
+                    "broker: CONNACK (refused)",
+                );
+                conn.close_for(ReasonCode::ClientIdentifierNotValid);
+                return Flow::Close(super::CloseReason::new(
+                    ReasonCode::ClientIdentifierNotValid,
+                    format!(
+                        "3.1.1 client asked for keep-alive {keep_alive} s, over the broker's maximum of {max} s"
+                    ),
+                ));
+            }
+            keep_alive = max;
+            server_keep_alive = Some(max);
+        }
         conn.keep_alive_ms
-            .store(u64::from(c.keep_alive) * 1000, Ordering::Release);
+            .store(u64::from(keep_alive) * 1000, Ordering::Release);
+        if version == Version::V5 {
+            *lock(&conn.aliases) = AliasTable::for_receiver(c.properties.topic_alias_maximum);
+        }
 
         let will = c.will.as_ref().map(|w| {
             let msg = self
@@ -70,12 +106,23 @@ impl Broker {
             Will {
                 msg,
                 meta: StdArc::new(meta),
+                delay_secs: w.properties.will_delay_interval.unwrap_or(0),
             }
         });
 
+        let now = p.now_ms;
         let mut st = lock(&self.state);
-        // Takeover: the old connection is told (MQTT 5) and closed; its will
-        // is published as for any connection that ends without DISCONNECT.
+        let st = &mut *st;
+        // A connection for this client id before the will's delay passed:
+        // the will is not published [MQTT-3.1.3-9].
+        if let Some(m) = st.delayed_wills.cancel(&client_id) {
+            m.release("CONNECT: delayed will cancelled");
+        }
+        // Takeover: the old connection is told (MQTT 5) and closed. Its will
+        // is published as for any connection that ends without DISCONNECT,
+        // unless it has a delay: then the new connection came in time and it
+        // is published only if the session ends here (clean start, or the
+        // old session ended with its connection), as mosquitto does.
         let old = st
             .sessions
             .get(&client_id)
@@ -98,16 +145,25 @@ impl Broker {
                         "takeover: DISCONNECT",
                     );
                 }
-                old_conn.closing.store(true, Ordering::Release);
+                old_conn.close_for(ReasonCode::SessionTakenOver);
                 // Wake its writer so it flushes and closes.
                 old_conn.outbox.poke();
             }
             if let Some(w) = st.wills.remove(&old_id) {
-                self.route(&mut st, None, w.msg, w.meta);
+                let session_ends = c.clean_start
+                    || st
+                        .sessions
+                        .get(&client_id)
+                        .is_none_or(|s| s.expiry_secs == 0);
+                if w.delay_secs == 0 || session_ends {
+                    self.route(st, None, w.msg, w.meta, now);
+                } else {
+                    w.msg.release("takeover: delayed will discarded");
+                }
             }
         }
         if c.clean_start {
-            Self::end_session(&mut st, &client_id);
+            self.end_session(st, &client_id, now);
         }
         let session_present = st.sessions.contains_key(&client_id);
         let session = st
@@ -136,7 +192,8 @@ impl Broker {
             props.retain_available = Some(true);
             props.wildcard_subscription_available = Some(true);
             props.subscription_identifiers_available = Some(true);
-            props.shared_subscription_available = Some(false);
+            props.shared_subscription_available = Some(true);
+            props.server_keep_alive = server_keep_alive;
             if let Some(id) = &assigned {
                 props.assigned_client_identifier = MqttString::new(id.clone()).ok();
             }
@@ -148,26 +205,52 @@ impl Broker {
         };
         self.send(conn, &Packet::Connack(ack), version, "broker: CONNACK");
         p.client_id = Some(client_id.clone());
-        self.resume(&mut st, &client_id, conn, version);
+        self.resume(st, &client_id, conn, version, now);
         Flow::Continue
     }
 
-    /// A resumed session: unacknowledged deliveries go out again (with DUP),
-    /// PUBRELs are repeated, then whatever waited is pumped.
-    fn resume(&self, st: &mut State, client_id: &str, conn: &Arc<Conn>, version: Version) {
+    /// A resumed session: unacknowledged deliveries go out again (with DUP
+    /// and what is left of their expiry; one that expired meanwhile is
+    /// released instead, as mosquitto does), PUBRELs are repeated, then
+    /// whatever waited is pumped.
+    fn resume(
+        &self,
+        st: &mut State,
+        client_id: &str,
+        conn: &Arc<Conn>,
+        version: Version,
+        now_ms: u64,
+    ) {
         let Some(s) = st.sessions.get_mut(client_id) else {
             return;
         };
+        let stale: Vec<u16> = s
+            .inflight
+            .iter()
+            .filter(|(_, i)| i.stage == InflightStage::AwaitAck && i.delivery.expired(now_ms))
+            .map(|(pid, _)| *pid)
+            .collect();
+        for pid in &stale {
+            if let Some(mut inf) = s.inflight.remove(pid)
+                && let Some(m) = inf.slot.take()
+            {
+                m.release("resume: message expired before its resend");
+            }
+        }
+        st.stats.expired += stale.len() as u64;
+        let aliases = conn.aliases();
         for (pid, inf) in s.inflight.iter_mut() {
             inf.delivery.version = version;
             match inf.stage {
                 InflightStage::AwaitAck => {
                     if let Some(m) = inf.slot.peek() {
                         let wire = m.retain("resume: resend");
-                        let d = Delivery {
+                        let mut d = Delivery {
                             dup: true,
+                            aliases: aliases.clone(),
                             ..inf.delivery.clone()
                         };
+                        d.stamp_expiry(now_ms);
                         let _ = conn.outbox.enqueue(Entry::Msg {
                             msg: wire,
                             frame: OutFrame::Deliver(Box::new(d)),
@@ -187,6 +270,6 @@ impl Broker {
         for w in s.waiting.iter_mut() {
             w.delivery.version = version;
         }
-        Self::pump(self.faults(), s, Some(conn));
+        st.stats.expired += Self::pump(self.faults(), s, Some(conn), now_ms);
     }
 }

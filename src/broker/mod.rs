@@ -1,6 +1,7 @@
 //! The reference broker's kernel: sessions, the subscription tree, fan-out,
-//! the retained store, wills and takeover, driven by bytes and transport
-//! events (no I/O).
+//! shared subscriptions, the retained store, wills (delayed or not),
+//! message expiry and takeover, driven by bytes and transport events (no
+//! I/O).
 //!
 //! A shell (the tokio + rustls server, the in-memory transport, the fuzzer)
 //! calls [`Broker::accept`] per connection, feeds received bytes to
@@ -16,8 +17,10 @@ mod connect;
 pub mod retained;
 mod route;
 pub mod session;
+pub mod shared;
 mod subscribe;
 pub mod topic_tree;
+pub mod will_delay;
 
 use crate::codec::{
     self, CodecError, Disconnect, FrameDecoder, Packet, PacketType, Publish, ReasonCode, Version,
@@ -25,13 +28,16 @@ use crate::codec::{
 use crate::faults::{Fault, FaultSet};
 use crate::kernels::frame::{OutFrame, msg_kind};
 use crate::kernels::outbox::{Entry, Outbox};
+use crate::kernels::topic_alias::AliasTable;
 use crate::ledger::{Ledger, MsgKind, MsgRef};
-use crate::sync::{Arc, AtomicBool, AtomicU64, Mutex, Ordering, StdArc, lock};
+use crate::sync::{Arc, AtomicBool, AtomicU32, AtomicU64, Mutex, Ordering, StdArc, lock};
 use bytes::BytesMut;
 use retained::RetainedStore;
 use session::Session;
+use shared::SharedSubs;
 use std::collections::{HashMap, HashSet};
 use topic_tree::TopicTree;
+use will_delay::WillTimers;
 
 /// Limits and switches of one broker.
 #[derive(Debug, Clone)]
@@ -48,6 +54,11 @@ pub struct BrokerConfig {
     /// QoS 2 publishes a client may have awaiting PUBREL (our Receive
     /// Maximum).
     pub receive_maximum: u16,
+    /// Longest keep-alive a client may use, in seconds (`None`: what the
+    /// client asks for). An MQTT 5 client asking for more, or for none, is
+    /// told this value as Server Keep Alive; a 3.1.1 client cannot be told
+    /// and is refused (CONNACK 2, as mosquitto does).
+    pub max_keep_alive: Option<u16>,
     /// The historic faults switched on (none by default).
     pub faults: FaultSet,
 }
@@ -60,6 +71,7 @@ impl Default for BrokerConfig {
             max_inflight: 1_024,
             max_offline: 10_000,
             receive_maximum: 1_024,
+            max_keep_alive: None,
             faults: FaultSet::NONE,
         }
     }
@@ -103,6 +115,9 @@ pub struct BrokerStats {
     pub deliveries: u64,
     /// Connections closed for a protocol error or a malformed packet.
     pub protocol_errors: u64,
+    /// Deliveries and retained messages released because their Message
+    /// Expiry Interval passed before they were sent.
+    pub expired: u64,
 }
 
 /// Reader-side state of one connection.
@@ -112,6 +127,8 @@ struct Proto {
     client_id: Option<String>,
     /// QoS 2 packet ids received and not yet released by PUBREL.
     awaiting_pubrel: HashSet<u16>,
+    /// The broker's time of the bytes being handled.
+    now_ms: u64,
     /// Set by the one `connection_lost` that tears the connection down;
     /// later calls (the reader and the writer both end) do nothing.
     gone: bool,
@@ -124,8 +141,13 @@ pub struct Conn {
     pub outbox: Outbox<OutFrame>,
     proto: Mutex<Proto>,
     closing: AtomicBool,
+    /// The reason code the broker closes with ([`NO_CLOSE_CODE`] until it
+    /// decides to): the first decision wins.
+    close_code: AtomicU32,
     keep_alive_ms: AtomicU64,
     last_seen_ms: AtomicU64,
+    /// Outbound topic aliases, once CONNECT said the client takes them.
+    aliases: Mutex<Option<AliasTable>>,
 }
 
 impl Conn {
@@ -144,11 +166,52 @@ impl Conn {
     pub fn version(&self) -> Option<Version> {
         lock(&self.proto).version
     }
+
+    /// The client id (assigned or given), once CONNECT was accepted.
+    pub fn client_id(&self) -> Option<String> {
+        lock(&self.proto).client_id.clone()
+    }
+
+    /// The keep-alive the broker enforces, in seconds (0: none): what the
+    /// client asked for, or the broker's cap (Server Keep Alive).
+    pub fn keep_alive_secs(&self) -> u64 {
+        self.keep_alive_ms.load(Ordering::Acquire) / 1000
+    }
+
+    /// This connection's outbound topic alias table, if the client takes
+    /// aliases.
+    pub fn aliases(&self) -> Option<AliasTable> {
+        lock(&self.aliases).clone()
+    }
+
+    /// Why the broker decided to end the connection (its reason code), if
+    /// it did; `None` while it is open or when the peer ended it.
+    pub fn close_code(&self) -> Option<ReasonCode> {
+        let code = self.close_code.load(Ordering::Acquire);
+        ReasonCode::from_u8(u8::try_from(code).ok()?)
+    }
+
+    /// Marks the connection closing for `code`; a reason given earlier is
+    /// kept (a takeover stays a takeover when shutdown follows).
+    fn close_for(&self, code: ReasonCode) {
+        let _ = self.close_code.compare_exchange(
+            NO_CLOSE_CODE,
+            u32::from(code.as_u8()),
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        );
+        self.closing.store(true, Ordering::Release);
+    }
 }
+
+/// [`Conn::close_code`] before the broker decided to close.
+const NO_CLOSE_CODE: u32 = u32::MAX;
 
 struct Will {
     msg: MsgRef,
     meta: StdArc<Publish>,
+    /// Will Delay Interval, seconds (0: publish as the connection ends).
+    delay_secs: u32,
 }
 
 struct State {
@@ -158,7 +221,15 @@ struct State {
     /// Client id to subscription options and identifier.
     tree: TopicTree<(codec::SubscriptionOptions, Option<u32>)>,
     retained: RetainedStore,
+    /// Shared subscription groups.
+    shared: SharedSubs,
+    /// Wills of live connections, by connection id.
     wills: HashMap<u64, Will>,
+    /// Wills of ended connections waiting out their delay, by client id.
+    delayed_wills: WillTimers,
+    /// Set once a message with a Message Expiry Interval was routed: until
+    /// then the timer has nothing to expire and skips the sweep.
+    expiring: bool,
     /// Protocol version of each session's current or last connection.
     versions: HashMap<String, Version>,
     stats: BrokerStats,
@@ -186,7 +257,10 @@ impl Broker {
                 sessions: HashMap::new(),
                 tree: TopicTree::new(),
                 retained: RetainedStore::new(),
+                shared: SharedSubs::new(),
                 wills: HashMap::new(),
+                delayed_wills: WillTimers::new(),
+                expiring: false,
                 versions: HashMap::new(),
                 stats: BrokerStats::default(),
                 shut_down: false,
@@ -223,6 +297,20 @@ impl Broker {
         lock(&self.state).retained.len()
     }
 
+    /// Wills waiting out their Will Delay Interval.
+    pub fn delayed_wills(&self) -> usize {
+        lock(&self.state).delayed_wills.len()
+    }
+
+    /// The members of the shared group `group` on `filter`, in turn order.
+    pub fn shared_members(&self, group: &str, filter: &str) -> Vec<String> {
+        let key = shared::ShareKey {
+            group: group.to_string(),
+            filter: filter.to_string(),
+        };
+        lock(&self.state).shared.members(&key)
+    }
+
     /// A new connection. `waker` is called whenever its outbox gets work or
     /// it should close, so the shell's writer can sleep until then.
     pub fn accept(&self, now_ms: u64, waker: Option<Waker>) -> Arc<Conn> {
@@ -242,14 +330,17 @@ impl Broker {
                 version: None,
                 client_id: None,
                 awaiting_pubrel: HashSet::new(),
+                now_ms,
                 gone: false,
             }),
             closing: AtomicBool::new(false),
+            close_code: AtomicU32::new(NO_CLOSE_CODE),
             keep_alive_ms: AtomicU64::new(0),
             last_seen_ms: AtomicU64::new(now_ms),
+            aliases: Mutex::new(None),
         });
         if st.shut_down {
-            conn.closing.store(true, Ordering::Release);
+            conn.close_for(ReasonCode::ServerShuttingDown);
         }
         st.conns.insert(id, conn.clone());
         conn
@@ -265,6 +356,7 @@ impl Broker {
             ));
         }
         conn.last_seen_ms.store(now_ms, Ordering::Release);
+        p.now_ms = p.now_ms.max(now_ms);
         p.decoder.extend(data);
         loop {
             let frame = match p.decoder.next_frame() {
@@ -302,6 +394,19 @@ impl Broker {
 
     fn handle(&self, conn: &Arc<Conn>, p: &mut Proto, msg: MsgRef, packet: Packet) -> Flow {
         let connected = p.client_id.is_some();
+        // `mqtls broker -v` shows each packet, `-vv` its every field.
+        match &packet {
+            Packet::Publish(publish) => tracing::debug!(
+                conn = conn.id,
+                topic = publish.topic.as_str(),
+                qos = publish.qos as u8,
+                retain = publish.retain,
+                bytes = publish.payload.len(),
+                "received PUBLISH"
+            ),
+            other => tracing::debug!(conn = conn.id, "received {}", other.packet_type()),
+        }
+        tracing::trace!(conn = conn.id, ?packet, "received");
         match packet {
             Packet::Connect(c) if !connected => {
                 msg.release("reader: CONNECT read");
@@ -423,7 +528,7 @@ impl Broker {
                 );
             }
         }
-        conn.closing.store(true, Ordering::Release);
+        conn.close_for(code);
         tracing::debug!(conn = conn.id, ?code, "closing: {detail}");
         Flow::Close(CloseReason::new(code, detail))
     }
@@ -442,21 +547,23 @@ impl Broker {
             s.expiry_secs = secs;
         }
         drop(st);
-        conn.closing.store(true, Ordering::Release);
+        conn.close_for(d.reason);
         Flow::Close(CloseReason::new(d.reason, "client sent DISCONNECT"))
     }
 
-    /// The timer: closes connections silent for 1.5 times their keep-alive
-    /// and drops expired sessions. Returns the connections the shell must
+    /// The timer: closes connections silent for 1.5 times their keep-alive,
+    /// publishes the wills whose delay passed, ends expired sessions and
+    /// releases expired messages. Returns the connections the shell must
     /// now close.
     pub fn tick(&self, now_ms: u64) -> Vec<Arc<Conn>> {
         let mut st = lock(&self.state);
+        let st = &mut *st;
         let mut silent = Vec::new();
         for c in st.conns.values() {
             let ka = c.keep_alive_ms.load(Ordering::Acquire);
             let seen = c.last_seen_ms.load(Ordering::Acquire);
             if ka > 0 && now_ms.saturating_sub(seen) > ka + ka / 2 && !c.is_closing() {
-                c.closing.store(true, Ordering::Release);
+                c.close_for(ReasonCode::KeepAliveTimeout);
                 silent.push(c.clone());
             }
         }
@@ -466,10 +573,34 @@ impl Broker {
             .filter(|(_, s)| s.conn.is_none() && s.expires_at_ms.is_some_and(|t| t <= now_ms))
             .map(|(id, _)| id.clone())
             .collect();
+        for w in st.delayed_wills.due(now_ms) {
+            self.route(st, None, w.msg, w.meta, now_ms);
+        }
         for id in expired {
-            Self::end_session(&mut st, &id);
+            self.end_session(st, &id, now_ms);
+        }
+        if st.expiring {
+            self.expire(st, now_ms);
         }
         silent
+    }
+
+    /// Releases every message whose expiry passed before anyone started to
+    /// send it: waiting in a session, queued (QoS 0) on a connection and
+    /// not yet written, or retained.
+    fn expire(&self, st: &mut State, now_ms: u64) {
+        let mut n = 0;
+        for s in st.sessions.values_mut() {
+            n += s.expire_waiting(now_ms);
+        }
+        for c in st.conns.values() {
+            n += c.outbox.discard_queued(
+                |f| matches!(f, OutFrame::Deliver(d) if d.qos == codec::QoS::AtMostOnce && d.expired(now_ms)),
+                "outbox: message expired before it was written",
+            );
+        }
+        n += st.retained.expire(now_ms);
+        st.stats.expired += n as u64;
     }
 
     /// The connection ended (socket closed, error, or the shell finished
@@ -488,11 +619,13 @@ impl Broker {
         conn.closing.store(true, Ordering::Release);
         conn.outbox.close();
         let mut st = lock(&self.state);
+        let st = &mut *st;
         st.conns.remove(&conn.id);
-        if let Some(w) = st.wills.remove(&conn.id) {
-            self.route(&mut st, None, w.msg, w.meta);
-        }
+        let will = st.wills.remove(&conn.id);
         let Some(cid) = client_id else {
+            if let Some(w) = will {
+                self.route(st, None, w.msg, w.meta, now_ms);
+            }
             return;
         };
         let ends = match st.sessions.get_mut(&cid) {
@@ -512,19 +645,47 @@ impl Broker {
             }
             _ => false,
         };
+        // The will goes out now, unless it has a delay and the session
+        // outlives the connection: then its timer holds it.
+        match will {
+            Some(w) if w.delay_secs > 0 && !ends => {
+                let due = now_ms + u64::from(w.delay_secs) * 1000;
+                if let Some(old) = st.delayed_wills.arm(&cid, w.msg, w.meta, due) {
+                    old.release("will delay: replaced");
+                }
+            }
+            Some(w) => self.route(st, None, w.msg, w.meta, now_ms),
+            None => {}
+        }
         if ends {
-            Self::end_session(&mut st, &cid);
+            self.end_session(st, &cid, now_ms);
         }
     }
 
-    fn end_session(st: &mut State, client_id: &str) {
+    /// Ends the session of `client_id`: its subscriptions and group
+    /// memberships go, the deliveries it got through a shared group and
+    /// never had acknowledged are handed to another member, everything it
+    /// holds is released, and a will still waiting out its delay is
+    /// published now (the session ended first).
+    fn end_session(&self, st: &mut State, client_id: &str, now_ms: u64) {
         if let Some(mut s) = st.sessions.remove(client_id) {
             for filter in s.subscriptions.keys() {
-                st.tree.remove(filter, client_id);
+                match shared::ShareKey::parse(filter) {
+                    Some(key) => {
+                        st.shared.leave(&key, client_id);
+                    }
+                    None => {
+                        st.tree.remove(filter, client_id);
+                    }
+                }
             }
+            self.hand_over(st, client_id, &s, now_ms);
             s.release_all("session end");
         }
         st.versions.remove(client_id);
+        if let Some(w) = st.delayed_wills.session_ends(client_id, self.faults()) {
+            self.route(st, None, w.msg, w.meta, now_ms);
+        }
     }
 
     /// Stops the broker: every connection is closed and every reference the
@@ -537,16 +698,23 @@ impl Broker {
             st.conns.values().cloned().collect()
         };
         for c in &conns {
-            c.closing.store(true, Ordering::Release);
+            c.close_for(ReasonCode::ServerShuttingDown);
             c.outbox.close();
         }
         let mut st = lock(&self.state);
+        let st = &mut *st;
         for (_, w) in st.wills.drain() {
             w.msg.release("shutdown: will");
         }
+        for m in st.delayed_wills.drain() {
+            m.release("shutdown: delayed will");
+        }
+        // Nothing is handed over or published from here on: every
+        // connection is closed.
+        st.shared = SharedSubs::new();
         let ids: Vec<String> = st.sessions.keys().cloned().collect();
         for id in ids {
-            Self::end_session(&mut st, &id);
+            self.end_session(st, &id, 0);
         }
         st.retained.clear_all();
     }

@@ -1,22 +1,53 @@
 //! PUBLISH in, deliveries out: the retained store, fan-out (one reference
-//! per subscriber), the QoS 1/2 inflight window and its acknowledgements.
+//! per subscriber and per shared group), the shared-group hand-over, the
+//! QoS 1/2 inflight window and its acknowledgements, and message expiry on
+//! the way (a delivery nobody started to send is released when it expires;
+//! the interval written is what is left of it).
 
 use super::session::{Inflight, InflightStage, Session, Waiting};
+use super::shared::ShareKey;
 use super::{Broker, Conn, Flow, Proto, State};
-use crate::codec::{Packet, PubResponse, Publish, QoS, ReasonCode, Version};
+use crate::codec::{Packet, PubResponse, Publish, QoS, ReasonCode, SubscriptionOptions, Version};
 use crate::faults::{Fault, FaultSet};
 use crate::kernels::frame::{Delivery, OutFrame};
 use crate::kernels::outbox::Entry;
 use crate::ledger::{MsgRef, MsgSlot};
 use crate::sync::{Arc, StdArc, lock};
 use bytes::Bytes;
-use std::collections::BTreeMap;
 
-/// One subscriber a message goes to, merged over its matching filters.
+/// One delivery of a message: a subscriber merged over its matching
+/// ordinary filters, or a member chosen for a shared group.
 struct Target {
+    client: String,
     qos: QoS,
     retain_as_published: bool,
     subscription_ids: Vec<u32>,
+    share: Option<ShareKey>,
+}
+
+impl Target {
+    fn new(client: &str, opts: &SubscriptionOptions, sub_id: Option<u32>) -> Self {
+        Target {
+            client: client.to_string(),
+            qos: opts.qos,
+            retain_as_published: opts.retain_as_published,
+            subscription_ids: sub_id.into_iter().collect(),
+            share: None,
+        }
+    }
+
+    /// This target with one more matching subscription of the same client.
+    fn merged(&self, opts: &SubscriptionOptions, sub_id: Option<u32>) -> Self {
+        let mut ids = self.subscription_ids.clone();
+        ids.extend(sub_id);
+        Target {
+            client: self.client.clone(),
+            qos: self.qos.max(opts.qos),
+            retain_as_published: self.retain_as_published || opts.retain_as_published,
+            subscription_ids: ids,
+            share: None,
+        }
+    }
 }
 
 impl Broker {
@@ -73,7 +104,7 @@ impl Broker {
         {
             let mut st = lock(&self.state);
             st.stats.publishes_in += 1;
-            self.route(&mut st, from.as_deref(), msg, StdArc::new(meta));
+            self.route(&mut st, from.as_deref(), msg, StdArc::new(meta), p.now_ms);
         }
         match qos {
             QoS::AtMostOnce => {}
@@ -96,16 +127,25 @@ impl Broker {
         Flow::Continue
     }
 
-    /// Routes one message (the caller's reference) to the retained store and
-    /// every matching subscriber. `from` is the publisher, for No Local.
+    /// Routes one message (the caller's reference), received at `now_ms`,
+    /// to the retained store, every matching subscriber and one member of
+    /// every matching shared group. `from` is the publisher, for No Local.
     pub(super) fn route(
         &self,
         st: &mut State,
         from: Option<&str>,
         msg: MsgRef,
         meta: StdArc<Publish>,
+        now_ms: u64,
     ) {
         let topic = meta.topic.as_str().to_string();
+        // An interval of 0 never expires (as in mosquitto).
+        let expires_at_ms = meta
+            .properties
+            .message_expiry_interval
+            .filter(|s| *s > 0)
+            .map(|s| now_ms + u64::from(s) * 1000);
+        st.expiring |= expires_at_ms.is_some();
         if meta.retain {
             if msg
                 .data("retain: check payload")
@@ -113,49 +153,135 @@ impl Broker {
             {
                 st.retained.clear(&topic);
             } else {
-                st.retained
-                    .put(&topic, msg.retain("retain: store"), meta.clone());
+                st.retained.put(
+                    &topic,
+                    msg.retain("retain: store"),
+                    meta.clone(),
+                    expires_at_ms,
+                );
             }
         }
-        let mut targets: BTreeMap<String, Target> = BTreeMap::new();
+        // One entry per matching subscription, as the tree finds them
+        // (sorted, so that every run hands the references out alike).
+        let mut matches: Vec<(String, SubscriptionOptions, Option<u32>)> = Vec::new();
         st.tree.for_each_match(&topic, |client, (opts, sub_id)| {
             if opts.no_local && from == Some(client) {
                 return;
             }
-            let t = targets.entry(client.to_string()).or_insert(Target {
-                qos: QoS::AtMostOnce,
-                retain_as_published: false,
-                subscription_ids: Vec::new(),
-            });
-            t.qos = t.qos.max(opts.qos);
-            t.retain_as_published |= opts.retain_as_published;
-            t.subscription_ids.extend(sub_id.iter().copied());
+            matches.push((client.to_string(), *opts, *sub_id));
         });
-        let n = targets.len();
+        matches.sort_by(|a, b| a.0.cmp(&b.0));
+        let sessions = &st.sessions;
+        let picks = st.shared.pick_for(&topic, |c| {
+            sessions.get(c).is_some_and(|s| s.conn.is_some())
+        });
+        let mut clients = matches.iter().map(|m| &m.0).collect::<Vec<_>>();
+        clients.dedup();
+        let n = clients.len() + picks.len();
+        // One reference per delivery: the publisher's own goes to the last
+        // one, every other takes a new one.
         let mut own = Some(msg);
-        for (i, (client, t)) in targets.into_iter().enumerate() {
-            // One reference per subscriber: the publisher's own goes to the
-            // last one, every other takes a new one.
-            let r = if i + 1 == n {
+        let mut made = 0;
+        let mut next_ref = |own: &mut Option<MsgRef>| {
+            made += 1;
+            if made == n {
                 own.take()
-            } else if i == 0 {
+            } else if made == 1 {
                 own.as_ref().map(|m| {
                     self.faults()
                         .reference(Fault::FanoutMissingRetain, m, "fanout: reference")
                 })
             } else {
                 own.as_ref().map(|m| m.retain("fanout: reference"))
+            }
+        };
+        let mut deliveries: Vec<(Target, MsgRef)> = Vec::with_capacity(n);
+        for (client, opts, sub_id) in &matches {
+            match deliveries.last_mut() {
+                Some(entry) if entry.0.client == *client => {
+                    // An overlapping subscription of the same client: its
+                    // entry is built anew with its own reference and the
+                    // entry it replaces gives its one back.
+                    let merged = entry.0.merged(opts, *sub_id);
+                    let mr = self.faults().reference(
+                        Fault::Nanomq360,
+                        &entry.1,
+                        "fanout: merge overlapping subscriptions",
+                    );
+                    let (_, old) = std::mem::replace(entry, (merged, mr));
+                    old.release("fanout: entry replaced by the merge");
+                }
+                _ => {
+                    let Some(r) = next_ref(&mut own) else {
+                        continue;
+                    };
+                    deliveries.push((Target::new(client, opts, *sub_id), r));
+                }
+            }
+        }
+        for (key, member) in picks {
+            let Some(r) = next_ref(&mut own) else {
+                continue;
             };
-            let Some(r) = r else { continue };
+            let mut t = Target::new(&member.client, &member.opts, member.sub_id);
+            t.share = Some(key);
+            deliveries.push((t, r));
+        }
+        for (t, r) in deliveries {
             let d = DeliverySpec {
                 qos: t.qos.min(meta.qos),
                 retain: meta.retain && t.retain_as_published,
                 subscription_ids: t.subscription_ids,
+                expires_at_ms,
+                now_ms,
+                share: t.share,
             };
-            self.deliver(st, &client, r, meta.clone(), d);
+            self.deliver(st, &t.client, r, meta.clone(), d);
         }
         if let Some(m) = own {
             m.release("fanout: no subscriber");
+        }
+    }
+
+    /// Hands the deliveries `s` got through a shared group and never had
+    /// acknowledged (waiting, or sent and awaiting PUBACK/PUBREC) to another
+    /// member of that group: each new delivery takes its own reference, and
+    /// `s`, whose session just ended (it is out of `st.sessions`), releases
+    /// its own with everything else it holds. Without another member the
+    /// message goes with the session. QoS 2 deliveries past PUBREC are the
+    /// receiver's already: nothing is handed over for them.
+    pub(super) fn hand_over(&self, st: &mut State, from: &str, s: &Session, now_ms: u64) {
+        let parked = s
+            .inflight
+            .values()
+            .filter_map(|i| match (&i.share, i.stage) {
+                (Some(k), InflightStage::AwaitAck) => i.slot.peek().map(|m| (k, m, &i.delivery)),
+                _ => None,
+            });
+        let waiting = s
+            .waiting
+            .iter()
+            .filter_map(|w| w.share.as_ref().map(|k| (k, &w.msg, &w.delivery)));
+        for (key, m, d) in parked.chain(waiting) {
+            let sessions = &st.sessions;
+            let online = |c: &str| sessions.get(c).is_some_and(|x| x.conn.is_some());
+            let Some(member) = st.shared.pick_other(key, from, online) else {
+                continue;
+            };
+            let r = self.faults().reference(
+                Fault::SharedHandover,
+                m,
+                "shared: hand over to the next member",
+            );
+            let spec = DeliverySpec {
+                qos: member.opts.qos.min(d.meta.qos),
+                retain: d.meta.retain && member.opts.retain_as_published,
+                subscription_ids: member.sub_id.into_iter().collect(),
+                expires_at_ms: d.expires_at_ms,
+                now_ms,
+                share: Some(key.clone()),
+            };
+            self.deliver(st, &member.client, r, d.meta.clone(), spec);
         }
     }
 
@@ -181,8 +307,7 @@ impl Broker {
                 return;
             }
         }
-        st.stats.deliveries += 1;
-        let delivery = Delivery {
+        let mut delivery = Delivery {
             meta,
             qos: spec.qos,
             packet_id: 0,
@@ -190,10 +315,21 @@ impl Broker {
             retain: spec.retain,
             subscription_ids: spec.subscription_ids,
             version,
+            expires_at_ms: spec.expires_at_ms,
+            message_expiry: None,
+            aliases: None,
         };
+        if delivery.expired(spec.now_ms) {
+            msg.release("deliver: message expired");
+            st.stats.expired += 1;
+            return;
+        }
+        st.stats.deliveries += 1;
         if spec.qos == QoS::AtMostOnce {
             match conn {
                 Some(c) => {
+                    delivery.stamp_expiry(spec.now_ms);
+                    delivery.aliases = c.aliases();
                     let _ = c.outbox.enqueue(Entry::Msg {
                         msg,
                         frame: OutFrame::Deliver(Box::new(delivery)),
@@ -203,7 +339,11 @@ impl Broker {
             }
             return;
         }
-        session.waiting.push_back(Waiting { msg, delivery });
+        session.waiting.push_back(Waiting {
+            msg,
+            delivery,
+            share: spec.share,
+        });
         if conn.is_none()
             && session.waiting.len() > self.cfg.max_offline
             && let Some(old) = session.waiting.pop_front()
@@ -211,57 +351,81 @@ impl Broker {
             old.msg
                 .release("deliver: offline queue full (oldest dropped)");
         }
-        Self::pump(self.faults(), session, conn.as_ref());
+        st.stats.expired += Self::pump(self.faults(), session, conn.as_ref(), spec.now_ms);
     }
 
     /// Moves waiting deliveries into the inflight window while it has room
     /// and the client is connected. Each parked delivery keeps its own
     /// reference; the wire gets the waiting one.
-    pub(super) fn pump(faults: FaultSet, s: &mut Session, conn: Option<&Arc<Conn>>) {
-        let Some(conn) = conn else { return };
+    pub(super) fn pump(
+        faults: FaultSet,
+        s: &mut Session,
+        conn: Option<&Arc<Conn>>,
+        now_ms: u64,
+    ) -> u64 {
+        let Some(conn) = conn else { return 0 };
+        let mut expired = 0;
         while !s.waiting.is_empty() {
-            let Some(pid) = s.take_pid() else { return };
+            let Some(pid) = s.take_pid() else { break };
             let Some(w) = s.waiting.pop_front() else {
-                return;
+                break;
             };
+            if w.delivery.expired(now_ms) {
+                // Nobody started to deliver it: it goes [MQTT-3.3.2-5].
+                w.msg.release("pump: message expired while waiting");
+                expired += 1;
+                continue;
+            }
             let own = faults.reference(Fault::Nanomq531, &w.msg, "broker: park delivery");
             let mut slot = MsgSlot::new();
             let _ = slot.set(own);
             let mut delivery = w.delivery;
             delivery.packet_id = pid;
+            delivery.stamp_expiry(now_ms);
             s.inflight.insert(
                 pid,
                 Inflight {
                     slot,
                     delivery: delivery.clone(),
                     stage: InflightStage::AwaitAck,
+                    share: w.share,
                 },
             );
+            // Only the copy on this connection's queue knows its aliases.
+            delivery.aliases = conn.aliases();
             let _ = conn.outbox.enqueue(Entry::Msg {
                 msg: w.msg,
                 frame: OutFrame::Deliver(Box::new(delivery)),
             });
         }
+        expired
     }
 
-    fn with_session(&self, p: &Proto, f: impl FnOnce(&mut Session, Option<&Arc<Conn>>, FaultSet)) {
+    /// Runs `f` on the session served by `p`'s connection; `f` returns how
+    /// many messages it found expired.
+    fn with_session(
+        &self,
+        p: &Proto,
+        f: impl FnOnce(&mut Session, Option<&Arc<Conn>>, FaultSet) -> u64,
+    ) {
         let Some(cid) = &p.client_id else { return };
         let mut st = lock(&self.state);
         let st = &mut *st;
         if let Some(s) = st.sessions.get_mut(cid) {
             let conn = s.conn.and_then(|id| st.conns.get(&id)).cloned();
-            f(s, conn.as_ref(), self.faults());
+            st.stats.expired += f(s, conn.as_ref(), self.faults());
         }
     }
 
     pub(super) fn on_puback(&self, p: &Proto, pid: u16) -> Flow {
+        let now = p.now_ms;
         self.with_session(p, |s, conn, faults| {
             if let Some(mut inf) = s.inflight.remove(&pid)
                 && let Some(m) = inf.slot.take()
             {
                 m.release("reader: PUBACK");
             }
-            Self::pump(faults, s, conn);
+            Self::pump(faults, s, conn, now)
         });
         Flow::Continue
     }
@@ -275,6 +439,7 @@ impl Broker {
         version: Version,
     ) -> Flow {
         let mut send_pubrel = false;
+        let now = p.now_ms;
         self.with_session(p, |s, c, faults| {
             let failed = (reason as u8) >= 0x80;
             if let Some(inf) = s.inflight.get_mut(&pid) {
@@ -283,12 +448,12 @@ impl Broker {
                 }
                 if failed {
                     s.inflight.remove(&pid);
-                    Self::pump(faults, s, c);
-                } else {
-                    inf.stage = InflightStage::AwaitPubcomp;
-                    send_pubrel = true;
+                    return Self::pump(faults, s, c, now);
                 }
+                inf.stage = InflightStage::AwaitPubcomp;
+                send_pubrel = true;
             }
+            0
         });
         if send_pubrel {
             self.send(
@@ -302,13 +467,14 @@ impl Broker {
     }
 
     pub(super) fn on_pubcomp(&self, p: &Proto, pid: u16) -> Flow {
+        let now = p.now_ms;
         self.with_session(p, |s, conn, faults| {
             if let Some(mut inf) = s.inflight.remove(&pid)
                 && let Some(m) = inf.slot.take()
             {
                 m.release("reader: PUBCOMP");
             }
-            Self::pump(faults, s, conn);
+            Self::pump(faults, s, conn, now)
         });
         Flow::Continue
     }
@@ -319,4 +485,10 @@ pub(super) struct DeliverySpec {
     pub(super) qos: QoS,
     pub(super) retain: bool,
     pub(super) subscription_ids: Vec<u32>,
+    /// When the message expires (from when the broker received it).
+    pub(super) expires_at_ms: Option<u64>,
+    /// The broker's time now.
+    pub(super) now_ms: u64,
+    /// The shared group it goes through, if any.
+    pub(super) share: Option<ShareKey>,
 }

@@ -6,6 +6,7 @@
 //! holds another. PUBACK, PUBREC or the end of the session release the
 //! parked one.
 
+use super::shared::ShareKey;
 use crate::codec::{QoS, SubscriptionOptions};
 use crate::kernels::frame::Delivery;
 use crate::ledger::{MsgRef, MsgSlot};
@@ -29,6 +30,9 @@ pub struct Inflight {
     pub delivery: Delivery,
     /// Where it is in the flow.
     pub stage: InflightStage,
+    /// The shared group it was delivered through, if any: a session that
+    /// ends before the acknowledgement hands it to another member.
+    pub share: Option<ShareKey>,
 }
 
 /// A delivery waiting for a free place in the inflight window, or for the
@@ -39,6 +43,8 @@ pub struct Waiting {
     pub msg: MsgRef,
     /// The header fields.
     pub delivery: Delivery,
+    /// The shared group it was delivered through, if any.
+    pub share: Option<ShareKey>,
 }
 
 /// One client's session.
@@ -111,6 +117,24 @@ impl Session {
             .map(|(o, _)| o.qos)
             .max()
             .unwrap_or_default()
+    }
+
+    /// Releases the waiting deliveries whose message expired at `now_ms`
+    /// (nobody started to deliver them [MQTT-3.3.2-5]); how many.
+    pub fn expire_waiting(&mut self, now_ms: u64) -> usize {
+        if !self.waiting.iter().any(|w| w.delivery.expired(now_ms)) {
+            return 0;
+        }
+        let before = self.waiting.len();
+        let (gone, kept): (VecDeque<Waiting>, VecDeque<Waiting>) = self
+            .waiting
+            .drain(..)
+            .partition(|w| w.delivery.expired(now_ms));
+        self.waiting = kept;
+        for w in gone {
+            w.msg.release("session: message expired while waiting");
+        }
+        before - self.waiting.len()
     }
 
     /// Releases every reference the session holds (the session ends).

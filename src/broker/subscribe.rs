@@ -1,7 +1,8 @@
-//! SUBSCRIBE and UNSUBSCRIBE, and the retained messages a new
-//! subscription receives.
+//! SUBSCRIBE and UNSUBSCRIBE, shared group membership, and the retained
+//! messages a new (ordinary) subscription receives.
 
 use super::route::DeliverySpec;
+use super::shared::ShareKey;
 use super::{Broker, Conn, Flow, Proto};
 use crate::codec::{
     AckProperties, Packet, QoS, ReasonCode, RetainHandling, Suback, Subscribe, Unsuback,
@@ -21,19 +22,41 @@ impl Broker {
         let mut st = lock(&self.state);
         let st = &mut *st;
         let mut reasons = Vec::with_capacity(sub.filters.len());
-        let mut retained: Vec<(MsgRef, StdArc<crate::codec::Publish>, QoS)> = Vec::new();
+        let now = p.now_ms;
+        let mut retained: Vec<(MsgRef, StdArc<crate::codec::Publish>, QoS, Option<u64>)> =
+            Vec::new();
         for s in &sub.filters {
             let filter = s.filter.as_str();
-            if filter.starts_with("$share/") {
-                reasons.push(match version {
-                    Version::V5 => ReasonCode::SharedSubscriptionsNotSupported,
-                    Version::V311 => ReasonCode::UnspecifiedError,
-                });
-                continue;
-            }
             let granted = s.options.qos.min(QoS::ExactlyOnce);
             let mut opts = s.options;
             opts.qos = granted;
+            let granted_code = match granted {
+                QoS::AtMostOnce => ReasonCode::Success,
+                QoS::AtLeastOnce => ReasonCode::GrantedQos1,
+                QoS::ExactlyOnce => ReasonCode::GrantedQos2,
+            };
+            if filter.starts_with(crate::codec::topic::SHARE_PREFIX) {
+                // `$share/{group}/{filter}`, in both versions (as mosquitto
+                // does); a malformed one only reaches us from 3.1.1 (the
+                // MQTT 5 codec refuses it).
+                let Some(key) = ShareKey::parse(filter) else {
+                    reasons.push(ReasonCode::UnspecifiedError);
+                    continue;
+                };
+                match st.sessions.get_mut(&cid) {
+                    Some(session) => {
+                        session
+                            .subscriptions
+                            .insert(filter.to_string(), (opts, sub_id));
+                    }
+                    None => continue,
+                }
+                st.shared.join(&key, &cid, opts, sub_id);
+                // No retained messages on a shared subscription (MQTT 5
+                // section 4.8.2).
+                reasons.push(granted_code);
+                continue;
+            }
             let existed = match st.sessions.get_mut(&cid) {
                 Some(session) => session
                     .subscriptions
@@ -42,11 +65,7 @@ impl Broker {
                 None => continue,
             };
             st.tree.insert(filter, &cid, (opts, sub_id));
-            reasons.push(match granted {
-                QoS::AtMostOnce => ReasonCode::Success,
-                QoS::AtLeastOnce => ReasonCode::GrantedQos1,
-                QoS::ExactlyOnce => ReasonCode::GrantedQos2,
-            });
+            reasons.push(granted_code);
             let wanted = match opts.retain_handling {
                 RetainHandling::SendAtSubscribe => true,
                 RetainHandling::SendIfNew => !existed,
@@ -54,11 +73,11 @@ impl Broker {
             };
             if wanted {
                 let faults = self.faults();
-                st.retained.for_each_match(filter, |r| {
+                st.retained.for_each_match(filter, now, |r| {
                     // Each delivery of a retained message takes its own
                     // reference; the store keeps its one.
                     let m = faults.reference(Fault::Nanomq485, &r.msg, "retain: deliver");
-                    retained.push((m, r.meta.clone(), granted));
+                    retained.push((m, r.meta.clone(), granted, r.expires_at_ms));
                 });
             }
         }
@@ -68,11 +87,14 @@ impl Broker {
             properties: AckProperties::default(),
         };
         self.send(conn, &Packet::Suback(ack), version, "broker: SUBACK");
-        for (m, meta, granted) in retained {
+        for (m, meta, granted, expires_at_ms) in retained {
             let spec = DeliverySpec {
                 qos: granted.min(meta.qos),
                 retain: true,
                 subscription_ids: sub_id.into_iter().collect(),
+                expires_at_ms,
+                now_ms: now,
+                share: None,
             };
             self.deliver(st, &cid, m, meta, spec);
         }
@@ -99,7 +121,14 @@ impl Broker {
                 .get_mut(&cid)
                 .and_then(|s| s.subscriptions.remove(filter))
                 .is_some();
-            st.tree.remove(filter, &cid);
+            match ShareKey::parse(filter) {
+                Some(key) => {
+                    st.shared.leave(&key, &cid);
+                }
+                None => {
+                    st.tree.remove(filter, &cid);
+                }
+            }
             reasons.push(if existed {
                 ReasonCode::Success
             } else {

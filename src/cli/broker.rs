@@ -1,6 +1,10 @@
 //! `mqtls broker`: the reference broker over TLS (and optionally plain
 //! TCP). On Ctrl-C or after `--duration` it stops, audits the ledger and
 //! exits non-zero on any violation.
+//!
+//! Without `--cert`/`--key` it generates a throwaway test PKI, writes it to
+//! a directory it prints together with the client command lines that trust
+//! it, and serves with it.
 
 use super::CliError;
 use crate::broker::BrokerConfig;
@@ -37,11 +41,21 @@ pub struct Args {
     #[arg(long)]
     pub tcp_port: Option<u16>,
     /// Server certificate chain (PEM), e.g. server.pem from `mqtls certs`.
-    #[arg(long)]
-    pub cert: PathBuf,
+    /// Without --cert and --key, a throwaway test PKI is generated and the
+    /// commands to connect with it are printed.
+    #[arg(long, requires = "key")]
+    pub cert: Option<PathBuf>,
     /// Private key of --cert (PEM).
-    #[arg(long)]
-    pub key: PathBuf,
+    #[arg(long, requires = "cert")]
+    pub key: Option<PathBuf>,
+    /// Where to write the generated PKI (kept); default: a temporary
+    /// directory removed when the broker stops. Only without --cert/--key.
+    #[arg(long, value_name = "DIR", conflicts_with = "cert")]
+    pub pki_dir: Option<PathBuf>,
+    /// Extra name for the generated server certificate (DNS name or IP
+    /// address), on top of localhost, 127.0.0.1, ::1 and --bind. Repeatable.
+    #[arg(long = "san", value_name = "NAME", conflicts_with = "cert")]
+    pub extra_server_names: Vec<String>,
     /// CA that client certificates must chain to.
     #[arg(long)]
     pub cafile: Option<PathBuf>,
@@ -51,18 +65,27 @@ pub struct Args {
     /// Stop after this many seconds (default: run until Ctrl-C).
     #[arg(long)]
     pub duration: Option<u64>,
-    /// Seconds a client may take to finish its TLS handshake.
+    /// Seconds a client may take to finish its TLS handshake (on the plain
+    /// port: to send its first bytes); it is refused after that.
     #[arg(long, default_value_t = 10)]
     pub handshake_timeout: u64,
     /// Largest packet accepted, in bytes.
     #[arg(long, default_value_t = crate::codec::DEFAULT_MAX_PACKET_SIZE)]
     pub max_packet_size: usize,
+    /// Longest keep-alive a client may use, in seconds. MQTT 5 clients
+    /// asking for more (or for none) are told this value in CONNACK (Server
+    /// Keep Alive); 3.1.1 clients cannot be told and are refused.
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u16).range(1..))]
+    pub max_keepalive: Option<u16>,
     /// Ledger mode.
     #[arg(long, value_enum, default_value = "counting")]
     pub ledger: LedgerMode,
     /// Historic faults to switch on (comma-separated names, see `mqtls zoo`).
     #[arg(long, default_value = "none")]
     pub faults: FaultSet,
+    /// Logging (stderr; one line per connection event by default).
+    #[command(flatten)]
+    pub log: super::logging::LogArgs,
 }
 
 /// Runs the broker until Ctrl-C or `--duration`; 0 when the ledger audit
@@ -73,7 +96,18 @@ pub fn run(args: Args) -> Result<i32, CliError> {
             "--require-client-cert needs --cafile CA.pem, the CA that signs the client certificates".into(),
         ));
     }
-    let mut tls = ServerTlsOptions::from_files(args.cert.clone(), args.key.clone());
+    let (cert, key, generated) = match (&args.cert, &args.key) {
+        (Some(cert), Some(key)) => (cert.clone(), key.clone(), None),
+        _ => {
+            let pki = ThrowawayPki::write(&args)?;
+            (
+                pki.dir().join("server.pem"),
+                pki.dir().join("server.key"),
+                Some(pki),
+            )
+        }
+    };
+    let mut tls = ServerTlsOptions::from_files(cert, key);
     if let Some(ca) = &args.cafile {
         tls = tls.with_client_ca(ca.clone(), args.require_client_cert);
     }
@@ -85,6 +119,7 @@ pub fn run(args: Args) -> Result<i32, CliError> {
     opts.handshake_timeout = Duration::from_secs(args.handshake_timeout.max(1));
     opts.broker = BrokerConfig {
         max_packet_size: args.max_packet_size,
+        max_keep_alive: args.max_keepalive,
         faults: args.faults,
         ..BrokerConfig::default()
     };
@@ -98,6 +133,9 @@ pub fn run(args: Args) -> Result<i32, CliError> {
         .build()
         .map_err(|e| CliError::Runtime(e.to_string()))?;
     let report = rt.block_on(async {
+        // Installed before the broker says it listens: a Ctrl-C right after
+        // must stop it cleanly, not kill it unaudited.
+        let ctrl_c = ctrl_c_handler()?;
         let server = Server::start(opts, ledger)
             .await
             .map_err(|e| CliError::Net(e.to_string()))?;
@@ -107,6 +145,9 @@ pub fn run(args: Args) -> Result<i32, CliError> {
         if let Some(a) = server.tcp_addr() {
             println!("mqtls broker: plain TCP on {a}");
         }
+        if let (Some(pki), Some(a)) = (&generated, server.tls_addr()) {
+            pki.print_how_to_connect(a);
+        }
         let limit = args.duration.map(Duration::from_secs);
         let bounded = async {
             match limit {
@@ -115,26 +156,127 @@ pub fn run(args: Args) -> Result<i32, CliError> {
             }
         };
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => println!("mqtls broker: Ctrl-C, stopping"),
-            _ = bounded => println!("mqtls broker: --duration reached, stopping"),
+            _ = ctrl_c => tracing::info!("Ctrl-C: stopping"),
+            _ = bounded => tracing::info!("--duration reached: stopping"),
         }
         Ok::<_, CliError>(server.shutdown().await)
     })?;
     let s = report.audit.stats;
-    println!(
-        "connections {}, publishes in {}, deliveries {}, protocol errors {}; messages allocated {}, freed {}, live {}; operations finished {}; violations {}",
-        report.stats.connections,
-        report.stats.publishes_in,
-        report.stats.deliveries,
-        report.stats.protocol_errors,
-        s.allocated,
-        s.freed,
-        s.live,
-        s.ops_finished,
-        report.audit.violations.len()
+    let violations = report.audit.violations.len();
+    // One event whose fields are the audit (text: key=value, JSON: keys);
+    // each violation follows as an error of its own.
+    tracing::info!(
+        connections = report.stats.connections,
+        refused = report.refused,
+        publishes_in = report.stats.publishes_in,
+        deliveries = report.stats.deliveries,
+        protocol_errors = report.stats.protocol_errors,
+        allocated = s.allocated,
+        freed = s.freed,
+        live = s.live,
+        ops_finished = s.ops_finished,
+        violations,
+        "shutdown audit: {}",
+        if report.audit.is_clean() {
+            "clean"
+        } else {
+            "LEDGER VIOLATIONS"
+        }
     );
     for v in &report.audit.violations {
-        eprintln!("mqtls broker: ledger violation: {}", v.diagnosis());
+        tracing::error!(kind = %v.kind, "ledger violation: {}", v.diagnosis());
     }
     Ok(i32::from(!report.audit.is_clean()))
+}
+
+/// A future that completes on Ctrl-C, with the signal handler installed
+/// now (tokio's `ctrl_c()` installs it only when first polled).
+fn ctrl_c_handler() -> Result<impl std::future::Future<Output = ()>, CliError> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut sigint = signal(SignalKind::interrupt())
+            .map_err(|e| CliError::Runtime(format!("cannot handle Ctrl-C: {e}")))?;
+        Ok(async move {
+            sigint.recv().await;
+        })
+    }
+    #[cfg(not(unix))]
+    {
+        Ok(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+    }
+}
+
+/// The test PKI `mqtls broker` generates when given no certificate.
+struct ThrowawayPki {
+    /// Removed on drop; `None` for a `--pki-dir` the user keeps.
+    temp: Option<tempfile::TempDir>,
+    dir: PathBuf,
+}
+
+impl ThrowawayPki {
+    /// Generates the PKI (the server certificate also names `--bind` and
+    /// `--san`) and writes it to `--pki-dir` or a temporary directory.
+    fn write(args: &Args) -> Result<ThrowawayPki, CliError> {
+        let mut options = certs_gen::PkiOptions::default();
+        let mut names = args.extra_server_names.clone();
+        if !args.bind.is_unspecified() {
+            names.push(args.bind.to_string());
+        }
+        for name in names {
+            if !options.server_names.contains(&name) {
+                options = options.with_extra_server_name(name);
+            }
+        }
+        let pki = certs_gen::Pki::generate(&options)?;
+        let (temp, dir) = match &args.pki_dir {
+            Some(dir) => (None, dir.clone()),
+            None => {
+                let temp = tempfile::Builder::new()
+                    .prefix("mqtls-broker-pki-")
+                    .tempdir()
+                    .map_err(|source| CliError::Write {
+                        path: std::env::temp_dir(),
+                        source,
+                    })?;
+                let dir = temp.path().to_path_buf();
+                (Some(temp), dir)
+            }
+        };
+        // A kept directory is this broker's: replace an older PKI there.
+        pki.write_pem(&dir, true)?;
+        Ok(ThrowawayPki { temp, dir })
+    }
+
+    fn dir(&self) -> &std::path::Path {
+        &self.dir
+    }
+
+    /// Prints where the PKI is and the client commands that trust it.
+    fn print_how_to_connect(&self, tls: SocketAddr) {
+        // The certificate names localhost and the --bind address.
+        let host = match tls.ip() {
+            ip if ip.is_unspecified() => "localhost".to_string(),
+            ip => ip.to_string(),
+        };
+        let port = tls.port();
+        let ca = self.dir.join("ca.pem");
+        let ca = ca.display();
+        let kept = if self.temp.is_some() {
+            "removed when the broker stops; --pki-dir DIR keeps it"
+        } else {
+            "kept"
+        };
+        println!(
+            "mqtls broker: no --cert/--key: serving a throwaway test PKI written to {} ({kept})",
+            self.dir.display()
+        );
+        println!("mqtls broker: connect with");
+        println!("  mosquitto_sub -h {host} -p {port} --cafile {ca} -t 'test/#' -v");
+        println!("  mosquitto_pub -h {host} -p {port} --cafile {ca} -t test/hello -m hi");
+        println!("  mqtls sub -h {host} -p {port} -s --cafile {ca} -t 'test/#' -v");
+        println!("  mqtls pub -h {host} -p {port} -s --cafile {ca} -t test/hello -m hi");
+    }
 }

@@ -4,9 +4,11 @@ mod bench;
 mod broker;
 mod certs;
 mod check;
+mod compare;
 mod decode;
 mod error;
 mod hostile_broker;
+pub mod logging;
 mod mqtt_client;
 mod probe;
 mod publish;
@@ -43,7 +45,8 @@ pub enum Command {
     Certs(certs::Args),
     /// Decode MQTT packets (hex or raw bytes) and print them as JSON.
     Decode(decode::Args),
-    /// The reference broker over TLS (and optionally plain TCP).
+    /// The reference broker over TLS (and optionally plain TCP); with no
+    /// arguments it serves 8883 with a throwaway PKI and prints how to connect.
     Broker(broker::Args),
     /// Subscribe and print messages (nanomq_cli / mosquitto_sub flags).
     #[command(disable_help_flag = true, disable_version_flag = true)]
@@ -55,12 +58,27 @@ pub enum Command {
     HostileBroker(hostile_broker::Args),
     /// Attack an external TLS broker and check it keeps serving.
     Probe(probe::Args),
+    /// Compare hostile-broker or probe reports: new, fixed and unchanged findings.
+    Compare(compare::Args),
+}
+
+/// Installs the log subscriber for `command`: the broker logs each
+/// connection event by default, everything else only warnings unless asked.
+fn init_logging(command: &Command) {
+    use logging::{Baseline, LogFormat, init};
+    match command {
+        Command::Broker(a) => init(Baseline::Events, a.log.verbose, a.log.log_format),
+        Command::Sub(a) => init(Baseline::Quiet, a.connect.debug.into(), LogFormat::Text),
+        Command::Pub(a) => init(Baseline::Quiet, a.connect.debug.into(), LogFormat::Text),
+        _ => init(Baseline::Quiet, 0, LogFormat::Text),
+    }
 }
 
 /// Parses the process arguments, runs the subcommand and returns the exit
 /// status.
 pub fn main() -> i32 {
     let cli = Cli::parse();
+    init_logging(&cli.command);
     let result = match cli.command {
         Command::Check(a) => check::run(a),
         Command::Bench(a) => bench::run(a),
@@ -72,6 +90,7 @@ pub fn main() -> i32 {
         Command::Pub(a) => publish::run(a),
         Command::HostileBroker(a) => hostile_broker::run(a),
         Command::Probe(a) => probe::run(a),
+        Command::Compare(a) => compare::run(a),
     };
     match result {
         Ok(code) => code,

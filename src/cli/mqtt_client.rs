@@ -41,6 +41,10 @@ pub struct ConnectArgs {
     /// Seconds to wait for the connection and for each acknowledgement.
     #[arg(long, default_value_t = 5)]
     pub timeout: u64,
+    /// Log what the client does (debug events) on stderr; `RUST_LOG` gives
+    /// finer control.
+    #[arg(short = 'd', long = "debug")]
+    pub debug: bool,
     /// Print help.
     #[arg(long, action = clap::ArgAction::Help)]
     pub help: Option<bool>,

@@ -23,13 +23,21 @@ pub struct Args {
     /// Exit after this many messages.
     #[arg(short = 'C', long = "count")]
     pub count: Option<u64>,
+    /// Stop this many seconds after subscribing, with exit status
+    /// 27 (as mosquitto_sub -W) unless -C messages arrived first.
+    #[arg(short = 'W', value_name = "SECS")]
+    pub wait: Option<u64>,
     /// Print the topic before each payload.
     #[arg(short = 'v', long = "verbose")]
     pub verbose: bool,
 }
 
-/// Runs it: 0 after `-C` messages or Ctrl-C, 1 when the connection ends or
-/// the client's ledger found a violation.
+/// Exit status when `-W` elapsed first (mosquitto_sub's).
+pub const TIMED_OUT: i32 = 27;
+
+/// Runs it: 0 after `-C` messages or Ctrl-C, [`TIMED_OUT`] when `-W`
+/// elapsed first, 1 when the connection ends or the client's ledger found a
+/// violation.
 pub fn run(args: Args) -> Result<i32, CliError> {
     let opts = args.connect.options("sub")?;
     let q = qos(args.qos)?;
@@ -45,9 +53,25 @@ pub fn run(args: Args) -> Result<i32, CliError> {
             .map_err(|e| CliError::Net(e.to_string()))?;
         let mut seen = 0u64;
         let mut code = 0;
+        let wait = args.wait.map(std::time::Duration::from_secs);
+        let deadline = async {
+            match wait {
+                Some(d) => tokio::time::sleep(d).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::pin!(deadline);
         while args.count.is_none_or(|c| seen < c) {
             tokio::select! {
                 _ = tokio::signal::ctrl_c() => break,
+                _ = &mut deadline => {
+                    eprintln!(
+                        "mqtls sub: timed out: -W {} s elapsed after {seen} messages",
+                        wait.map_or(0, |d| d.as_secs())
+                    );
+                    code = TIMED_OUT;
+                    break;
+                }
                 m = client.recv() => match m {
                     Ok(m) => {
                         seen += 1;

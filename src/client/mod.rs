@@ -20,7 +20,7 @@ use crate::kernels::pending::{AckResult, Parked, Pending, Stage};
 use crate::ledger::{Ledger, MsgKind, MsgRef, Op, OpKind, Outcome};
 use crate::sync::{Arc, Mutex, lock};
 use bytes::{Bytes, BytesMut};
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use thiserror::Error;
 
 /// How a client connects and behaves.
@@ -45,6 +45,9 @@ pub struct ClientConfig {
     pub max_packet_size: usize,
     /// Bound of the send queue.
     pub max_queued: usize,
+    /// MQTT 5 Topic Alias Maximum: how many topic aliases the broker may
+    /// use on the publishes it sends (0: none).
+    pub topic_alias_maximum: u16,
     /// The historic faults switched on (none by default).
     pub faults: FaultSet,
 }
@@ -61,6 +64,7 @@ impl Default for ClientConfig {
             request_timeout_ms: 5_000,
             max_packet_size: codec::DEFAULT_MAX_PACKET_SIZE,
             max_queued: 10_000,
+            topic_alias_maximum: 0,
             faults: FaultSet::NONE,
         }
     }
@@ -112,6 +116,9 @@ struct Proto {
     awaiting_pubrel: HashSet<u16>,
     inbox: VecDeque<Received>,
     last_sent_ms: u64,
+    /// The broker's topic aliases on this connection (a new connection
+    /// starts without any).
+    aliases: HashMap<u16, MqttString>,
 }
 
 type Waker = Box<dyn Fn() + Send + Sync>;
@@ -148,6 +155,7 @@ impl ClientKernel {
                 awaiting_pubrel: HashSet::new(),
                 inbox: VecDeque::new(),
                 last_sent_ms: 0,
+                aliases: HashMap::new(),
             }),
             outbox,
             ledger,
@@ -210,6 +218,9 @@ impl ClientKernel {
                 maximum_packet_size: (self.cfg.version == Version::V5)
                     .then(|| u32::try_from(self.cfg.max_packet_size).ok())
                     .flatten(),
+                topic_alias_maximum: (self.cfg.version == Version::V5
+                    && self.cfg.topic_alias_maximum > 0)
+                    .then_some(self.cfg.topic_alias_maximum),
                 ..Default::default()
             },
         };
@@ -469,7 +480,29 @@ impl ClientKernel {
         }
     }
 
-    fn on_publish(&self, p: &mut Proto, msg: MsgRef, publish: Publish) -> ClientFlow {
+    fn on_publish(&self, p: &mut Proto, msg: MsgRef, mut publish: Publish) -> ClientFlow {
+        if let Some(alias) = publish.properties.topic_alias {
+            if alias > self.cfg.topic_alias_maximum {
+                msg.release("client reader: PUBLISH with a topic alias we did not offer");
+                return ClientFlow::Close(ClientError::Protocol(format!(
+                    "topic alias {alias} is above our Topic Alias Maximum {} [MQTT-3.3.2-9]",
+                    self.cfg.topic_alias_maximum
+                )));
+            }
+            if publish.topic.as_str().is_empty() {
+                match p.aliases.get(&alias) {
+                    Some(t) => publish.topic = t.clone(),
+                    None => {
+                        msg.release("client reader: PUBLISH with an unknown topic alias");
+                        return ClientFlow::Close(ClientError::Protocol(format!(
+                            "topic alias {alias} was never set on this connection"
+                        )));
+                    }
+                }
+            } else {
+                p.aliases.insert(alias, publish.topic.clone());
+            }
+        }
         let pid = publish.packet_id;
         let duplicate = publish.qos == QoS::ExactlyOnce && p.awaiting_pubrel.contains(&pid);
         if duplicate {
@@ -528,6 +561,7 @@ impl ClientKernel {
         {
             let mut p = lock(&self.proto);
             p.decoder = FrameDecoder::new(Some(self.cfg.version), self.cfg.max_packet_size);
+            p.aliases.clear();
         }
         let op = self.connect(now_ms);
         let version = self.cfg.version;

@@ -95,7 +95,18 @@ pub fn publish(
     let mut p = Publish::new(topic, payload);
     p.qos = qos;
     p.retain = retain;
-    p.packet_id = if qos == QoS::AtMostOnce { 0 } else { 1 };
+    publish_packet(ledger, version, p)
+}
+
+/// Like [`publish`], for a PUBLISH the caller built itself (MQTT 5
+/// properties such as a Message Expiry Interval). Its packet id is the
+/// SDK's to choose.
+pub fn publish_packet(
+    ledger: &Ledger,
+    version: Version,
+    mut p: Publish,
+) -> Result<Op, ClientError> {
+    p.packet_id = if p.qos == QoS::AtMostOnce { 0 } else { 1 };
     let data = encode(&Packet::Publish(p), version)?;
     Ok(on_new_op(
         ledger,

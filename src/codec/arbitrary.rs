@@ -378,12 +378,20 @@ fn disconnect(u: &mut Unstructured<'_>, v: Version) -> Result<Disconnect> {
 }
 
 fn auth(u: &mut Unstructured<'_>) -> Result<Auth> {
-    let authentication_method = maybe(u, true, string)?;
+    let reason = reason(u, Version::V5, PacketType::Auth)?;
+    // Only a bare Success (Remaining Length 0) goes without the
+    // Authentication Method (§3.15.2.2.2).
+    if reason == ReasonCode::Success && u.arbitrary()? {
+        return Ok(Auth {
+            reason,
+            properties: Default::default(),
+        });
+    }
     Ok(Auth {
-        reason: reason(u, Version::V5, PacketType::Auth)?,
+        reason,
         properties: AuthProperties {
-            authentication_data: maybe(u, authentication_method.is_some(), |u| bytes(u, 16))?,
-            authentication_method,
+            authentication_method: Some(string(u)?),
+            authentication_data: maybe(u, true, |u| bytes(u, 16))?,
             reason_string: maybe(u, true, string)?,
             user_properties: users(u, Version::V5)?,
         }

@@ -1,8 +1,7 @@
 //! AUTH (MQTT 5 only): extended authentication exchange.
 
 use super::properties::{
-    PropertyBlock, PropertyId as P, UserProperty, check_auth_pair, once, put, read_block,
-    read_user, write_block,
+    PropertyBlock, PropertyId as P, UserProperty, once, put, read_block, read_user, write_block,
 };
 use super::property_box::{PropertyBox, PropertySet};
 use super::read::Reader;
@@ -45,6 +44,12 @@ pub struct AuthProperties {
 }
 
 impl Auth {
+    /// Decodes the body. The Reason Code and the Property Length may be
+    /// left out only together (§3.15.2.1: Remaining Length 0 means Success
+    /// without properties); unlike PUBACK (§3.4.2.2.1) and DISCONNECT
+    /// (§3.14.2.2.1), AUTH has no rule that a missing Property Length reads
+    /// as 0, so a Remaining Length of 1 is a truncated packet. Any AUTH
+    /// with properties must carry the Authentication Method (§3.15.2.2.2).
     pub(crate) fn decode(r: &mut Reader<'_>) -> Result<Self, CodecError> {
         let mut a = Auth {
             reason: ReasonCode::Success,
@@ -71,12 +76,15 @@ impl Auth {
             }
             Ok(true)
         })?;
-        check_auth_pair(
-            p.authentication_data.is_some(),
-            p.authentication_method.is_some(),
-            start,
-            PT,
-        )?;
+        // Only the bare AUTH (Remaining Length 0, above) may leave it out.
+        if p.authentication_method.is_none() {
+            return Err(CodecError::MissingProperty {
+                offset: start,
+                packet_type: PT,
+                property: P::AuthenticationMethod,
+                clause: "§3.15.2.2.2",
+            });
+        }
         a.properties = props.into();
         Ok(a)
     }
@@ -93,6 +101,14 @@ impl Auth {
         let code = self.reason.encode(PT, v)?;
         if self.reason == ReasonCode::Success && self.properties.is_empty() {
             return Ok(());
+        }
+        if self.properties.authentication_method.is_none() {
+            return Err(CodecError::InvalidField {
+                offset: 0,
+                packet_type: PT,
+                what: "Authentication Method",
+                why: "must be present unless the AUTH is a bare Success (§3.15.2.2.2)",
+            });
         }
         s.u8(code);
         write_block(s, &*self.properties, PT)

@@ -1,13 +1,14 @@
 //! CONNECT: protocol name and level, connect flags, keep alive, client
 //! identifier, will message, user name and password (and MQTT 5 properties).
 
+use super::header::{FixedHeader, not_minimal_remaining_length};
 use super::properties::{
     PropertyBlock, PropertyId as P, UserProperty, check_auth_pair, once, put, read_block,
     read_bool, read_nonzero_u16, read_nonzero_u32, read_user, write_block,
 };
 use super::read::Reader;
 use super::string::MqttString;
-use super::topic::check_topic_name;
+use super::topic::{NameField, check_topic_name};
 use super::write::Sink;
 use super::{CodecError, PacketType, QoS, Version, json, spec};
 use bytes::Bytes;
@@ -122,24 +123,29 @@ pub struct WillProperties {
     pub user_properties: Vec<UserProperty>,
 }
 
-/// Checks a topic name field (will topic, response topic) at `offset`.
+/// Checks the topic name `field` (which starts at `offset`).
 pub(crate) fn topic_name_at(
     s: &MqttString,
     offset: usize,
     version: Version,
+    field: NameField,
 ) -> Result<(), CodecError> {
     check_topic_name(s).map_err(|problem| CodecError::InvalidTopicName {
         offset,
         problem,
-        spec: problem.spec(version, false),
+        spec: field.spec(problem, version),
     })
 }
 
 impl Connect {
-    /// Decodes the body; learns the version from the protocol level.
+    /// Decodes the body; learns the version from the protocol level, which
+    /// must be `expected` if given. The rest of the packet is read by the
+    /// rules of that version only: a level-5 CONNECT met where 3.1.1 is
+    /// expected is a version mismatch, never a 5.0 parse error.
     pub(crate) fn decode(
         r: &mut Reader<'_>,
-        header_flags: u8,
+        header: &FixedHeader,
+        expected: Option<Version>,
     ) -> Result<(Connect, Version), CodecError> {
         let name_offset = r.pos();
         let name = r.binary("protocol name")?;
@@ -154,8 +160,18 @@ impl Connect {
             offset: level_offset,
             level,
         })?;
+        if let Some(expected) = expected.filter(|e| *e != version) {
+            return Err(CodecError::VersionMismatch {
+                offset: level_offset,
+                expected,
+                found: version,
+            });
+        }
+        if version == Version::V5 && !header.is_minimal() {
+            return Err(not_minimal_remaining_length());
+        }
         r.version = version;
-        super::check_header_flags(PT, header_flags, version)?;
+        super::check_header_flags(PT, header.flags(), version)?;
 
         let flags_offset = r.pos();
         let flags = r.u8("connect flags")?;
@@ -208,7 +224,7 @@ impl Connect {
             };
             let topic_offset = r.pos() + 2;
             let topic = r.string("will topic")?;
-            topic_name_at(&topic, topic_offset, version)?;
+            topic_name_at(&topic, topic_offset, version, NameField::WillTopic)?;
             let payload = r.binary("will payload")?;
             Some(Will {
                 topic,
@@ -303,7 +319,7 @@ impl Connect {
             if v == Version::V5 {
                 write_block(s, &w.properties, PT)?;
             }
-            topic_name_at(&w.topic, 0, v)?;
+            topic_name_at(&w.topic, 0, v, NameField::WillTopic)?;
             s.string(&w.topic);
             s.binary(&w.payload, "will payload")?;
         }
@@ -426,7 +442,7 @@ impl WillProperties {
                 P::ResponseTopic => {
                     let at = r.pos() + 2;
                     let t = r.string(id.name())?;
-                    topic_name_at(&t, at, version)?;
+                    topic_name_at(&t, at, version, NameField::ResponseTopic)?;
                     once(&mut p.response_topic, t, id, off)?
                 }
                 P::CorrelationData => once(&mut p.correlation_data, r.binary(id.name())?, id, off)?,
@@ -442,7 +458,7 @@ impl WillProperties {
 impl PropertyBlock for WillProperties {
     fn emit<S: Sink>(&self, s: &mut S, _: PacketType) -> Result<(), CodecError> {
         if let Some(t) = &self.response_topic {
-            topic_name_at(t, 0, Version::V5)?;
+            topic_name_at(t, 0, Version::V5, NameField::ResponseTopic)?;
         }
         put::u32(s, P::WillDelayInterval, self.will_delay_interval);
         put::flag(s, P::PayloadFormatIndicator, self.payload_format_indicator);

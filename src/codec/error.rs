@@ -55,7 +55,8 @@ pub enum CodecError {
         /// What the integer encodes.
         what: &'static str,
     },
-    /// A Variable Byte Integer uses more bytes than its value needs.
+    /// A Variable Byte Integer uses more bytes than its value needs (an MQTT
+    /// 5 rule: 3.1.1 only limits the Remaining Length to four bytes).
     #[error(
         "byte {offset}: variable byte integer ({what}) is not in its minimal form (MQTT-1.5.5-1); the peer sent a malformed packet"
     )]
@@ -216,6 +217,21 @@ pub enum CodecError {
         offset: usize,
         /// The packet.
         packet_type: PacketType,
+    },
+    /// A property the packet must carry is absent (the specification gives
+    /// no statement number for it, so `clause` names the section).
+    #[error(
+        "byte {offset}: {packet_type} omits the {property} property, which {clause} requires (a protocol error)"
+    )]
+    MissingProperty {
+        /// Start of the property block.
+        offset: usize,
+        /// The packet.
+        packet_type: PacketType,
+        /// The property that must be present.
+        property: PropertyId,
+        /// The section of the specification that requires it.
+        clause: &'static str,
     },
     /// A reason or return code this packet type may not carry.
     #[error(
@@ -430,6 +446,7 @@ macro_rules! offset_field {
             | DuplicateProperty { offset, .. }
             | InvalidPropertyValue { offset, .. }
             | AuthDataWithoutMethod { offset, .. }
+            | MissingProperty { offset, .. }
             | InvalidReasonCode { offset, .. }
             | InvalidProtocolName { offset }
             | UnsupportedProtocolVersion { offset, .. }
@@ -495,6 +512,19 @@ impl CodecError {
             ExpectedConnect { .. } => Some("MQTT-3.1.0-1"),
             PasswordWithoutUsername { .. } => Some("MQTT-3.1.2-22"),
             NoLocalOnSharedSubscription { .. } => Some("MQTT-3.8.3-4"),
+            // A 3.1.1 server whose outcome is none of the listed return codes
+            // must close without a CONNACK, so a CONNACK carrying a reserved
+            // code breaks that rule; 3.1.1 SUBACK reserves its other codes.
+            InvalidReasonCode {
+                packet_type: PacketType::Connack,
+                version: Version::V311,
+                ..
+            } => Some("MQTT-3.2.2-6"),
+            InvalidReasonCode {
+                packet_type: PacketType::Suback,
+                version: Version::V311,
+                ..
+            } => Some("MQTT-3.9.3-2"),
             _ => None,
         }
     }
@@ -507,6 +537,7 @@ impl CodecError {
             DuplicateProperty { .. }
             | InvalidPropertyValue { .. }
             | AuthDataWithoutMethod { .. }
+            | MissingProperty { .. }
             | ZeroPacketId { .. }
             | EmptyPayload { .. }
             | InvalidRetainHandling { .. }

@@ -1,5 +1,8 @@
 //! The fixed header: packet type, flags and the Remaining Length, a
-//! Variable Byte Integer of at most four bytes in its minimal form.
+//! Variable Byte Integer of at most four bytes. MQTT 5 also requires its
+//! minimal form [MQTT-1.5.5-1]; MQTT 3.1.1 does not (§2.2.3 only limits it
+//! to four bytes), so the header is framed either way and decoding a 5.0
+//! packet checks [`FixedHeader::is_minimal`].
 
 use super::{CodecError, PacketType, Version};
 
@@ -16,18 +19,26 @@ pub(crate) enum VarIntError {
     NotMinimal,
 }
 
-/// Reads a Variable Byte Integer from the front of `s`: (value, bytes used).
+/// Reads a Variable Byte Integer from the front of `s`: (value, bytes
+/// used), in the minimal form MQTT 5 requires.
 #[inline]
 pub(crate) fn parse_varint(s: &[u8]) -> Result<(u32, usize), VarIntError> {
+    let (value, n) = parse_varint_any_form(s)?;
+    if n != varint_len(value) {
+        return Err(VarIntError::NotMinimal);
+    }
+    Ok((value, n))
+}
+
+/// Reads a Variable Byte Integer of at most four bytes from the front of
+/// `s`, in any form: (value, bytes used). Never `NotMinimal`.
+#[inline]
+fn parse_varint_any_form(s: &[u8]) -> Result<(u32, usize), VarIntError> {
     let mut value: u32 = 0;
     for i in 0..4 {
         let b = *s.get(i).ok_or(VarIntError::Incomplete)?;
         value |= u32::from(b & 0x7f) << (7 * i);
         if b & 0x80 == 0 {
-            // A multi-byte integer whose last byte is zero could have been shorter.
-            if i > 0 && b == 0 {
-                return Err(VarIntError::NotMinimal);
-            }
             return Ok((value, i + 1));
         }
     }
@@ -62,6 +73,13 @@ impl FixedHeader {
         self.header_len + self.remaining_length as usize
     }
 
+    /// True if the Remaining Length is in its minimal form, which MQTT 5
+    /// requires [MQTT-1.5.5-1] and MQTT 3.1.1 does not.
+    #[inline]
+    pub fn is_minimal(&self) -> bool {
+        self.header_len == 1 + varint_len(self.remaining_length)
+    }
+
     /// The flags nibble.
     pub fn flags(&self) -> u8 {
         self.byte1 & 0x0f
@@ -83,13 +101,15 @@ impl FixedHeader {
 }
 
 /// Parses the fixed header at the front of `s`. `Ok(None)` means more bytes
-/// are needed to know the Remaining Length.
+/// are needed to know the Remaining Length. A Remaining Length longer than
+/// needed is accepted here, as MQTT 3.1.1 frames it; the 5.0 decoder
+/// rejects it (see [`FixedHeader::is_minimal`]).
 #[inline]
 pub fn parse_fixed_header(s: &[u8]) -> Result<Option<FixedHeader>, CodecError> {
     let Some((&byte1, rest)) = s.split_first() else {
         return Ok(None);
     };
-    match parse_varint(rest) {
+    match parse_varint_any_form(rest) {
         Ok((remaining_length, n)) => Ok(Some(FixedHeader {
             byte1,
             remaining_length,
@@ -100,10 +120,15 @@ pub fn parse_fixed_header(s: &[u8]) -> Result<Option<FixedHeader>, CodecError> {
             offset: 1,
             what: "remaining length",
         }),
-        Err(VarIntError::NotMinimal) => Err(CodecError::VarIntNotMinimal {
-            offset: 1,
-            what: "remaining length",
-        }),
+        Err(VarIntError::NotMinimal) => Err(not_minimal_remaining_length()),
+    }
+}
+
+/// The MQTT 5 error for a Remaining Length not in its minimal form.
+pub(crate) fn not_minimal_remaining_length() -> CodecError {
+    CodecError::VarIntNotMinimal {
+        offset: 1,
+        what: "remaining length",
     }
 }
 
@@ -138,5 +163,35 @@ mod tests {
             parse_varint(&[0x80]),
             Err(VarIntError::Incomplete)
         ));
+    }
+
+    /// MQTT 3.1.1 §2.2.3 only limits the Remaining Length to four bytes, so
+    /// the framer accepts a longer form than needed and says it is not
+    /// minimal; MQTT-1.5.5-1 (5.0 only) is the decoder's to apply.
+    #[test]
+    fn framing_accepts_a_remaining_length_in_any_form_of_up_to_four_bytes() {
+        for (enc, value) in [
+            (&[0xc0u8, 0x80, 0x00][..], 0u32),
+            (&[0xc0, 0x80, 0x80, 0x80, 0x00], 0),
+            (&[0x30, 0x85, 0x80, 0x00], 5),
+        ] {
+            let h = parse_fixed_header(enc).unwrap().unwrap();
+            assert_eq!(h.remaining_length, value);
+            assert_eq!(h.header_len, enc.len());
+            assert!(!h.is_minimal());
+        }
+        assert!(
+            parse_fixed_header(&[0xc0, 0x00])
+                .unwrap()
+                .unwrap()
+                .is_minimal()
+        );
+        assert_eq!(
+            parse_fixed_header(&[0xc0, 0x80, 0x80, 0x80, 0x80, 0x00]),
+            Err(CodecError::VarIntTooLong {
+                offset: 1,
+                what: "remaining length"
+            })
+        );
     }
 }

@@ -14,14 +14,19 @@
 //! - Errors ([`CodecError`]) carry the byte offset, the normative statement
 //!   where the specification numbers it, and the MQTT 5 reason code to send.
 //!
-//! Rules enforced: Remaining Length and every Variable Byte Integer at most 4
-//! bytes and minimal; reserved packet types and fixed-header flags; QoS 3;
+//! Each version's rules, no more and no fewer: a rule of one version is
+//! never applied to the other (a 3.1.1 Remaining Length may take more bytes
+//! than needed, a level-5 CONNECT met where 3.1.1 is expected is a version
+//! mismatch before any 5.0 rule reads it). Rules enforced: Remaining Length
+//! and every Variable Byte Integer at most 4 bytes (and minimal, in 5.0);
+//! reserved packet types and fixed-header flags; QoS 3;
 //! DUP on QoS 0; packet identifier 0; UTF-8 strings (ill-formed sequences,
 //! surrogates, U+0000); topic names versus filters (wildcards, `#` last, `+`
 //! a whole level, shared subscriptions); empty SUBSCRIBE/UNSUBSCRIBE;
 //! reserved bits in CONNECT flags, CONNACK flags and subscription options;
 //! will flags; unknown, duplicate and misplaced properties and their value
-//! ranges; reason codes per packet type; trailing bytes; the maximum packet
+//! ranges; the Authentication Method of every AUTH but the bare one;
+//! reason codes per packet type; trailing bytes; the maximum packet
 //! size (in the frame decoder). Semantic checks that need connection state
 //! (topic alias ranges, receive maximum, a second CONNECT) belong to the
 //! protocol layer, not here.
@@ -447,26 +452,18 @@ pub(crate) fn decode_frame(
                 packet_type: pt,
             });
         }
-        let (c, v) = Connect::decode(&mut r, flags)?;
+        let (c, v) = Connect::decode(&mut r, h, None)?;
         r.finish(pt)?;
         return Ok((Packet::Connect(Box::new(c)), v));
     };
+    if v == Version::V5 && !h.is_minimal() {
+        return Err(header::not_minimal_remaining_length());
+    }
     if pt != PacketType::Publish && pt != PacketType::Connect {
         check_header_flags(pt, flags, v)?;
     }
     let packet = match pt {
-        PacketType::Connect => {
-            let level_at = r.pos() + 6;
-            let (c, found) = Connect::decode(&mut r, flags)?;
-            if found != v {
-                return Err(CodecError::VersionMismatch {
-                    offset: level_at,
-                    expected: v,
-                    found,
-                });
-            }
-            Packet::Connect(Box::new(c))
-        }
+        PacketType::Connect => Packet::Connect(Box::new(Connect::decode(&mut r, h, Some(v))?.0)),
         PacketType::Connack => Packet::Connack(Connack::decode(&mut r)?),
         PacketType::Publish => Packet::Publish(Publish::decode(&mut r, flags)?),
         PacketType::Puback => Packet::Puback(PubResponse::decode(&mut r, pt)?),

@@ -10,6 +10,7 @@ use super::properties::{
 use super::property_box::{PropertyBox, PropertySet};
 use super::read::Reader;
 use super::string::MqttString;
+use super::topic::NameField;
 use super::write::{Counter, Sink};
 use super::{CodecError, PacketType, QoS, Version, json, spec};
 use bytes::{Buf, Bytes, BytesMut};
@@ -118,7 +119,7 @@ impl Publish {
         };
         let aliased = topic.is_empty() && properties.topic_alias.is_some();
         if !plain_topic && !aliased {
-            topic_name_at(&topic, topic_offset, v)?;
+            topic_name_at(&topic, topic_offset, v, NameField::Publish)?;
         }
         let payload = r.rest();
         Ok(Publish {
@@ -217,7 +218,7 @@ impl Publish {
         let aliased =
             self.topic.is_empty() && v == Version::V5 && self.properties.topic_alias.is_some();
         if !self.topic.is_plain_topic_name() && !aliased {
-            topic_name_at(&self.topic, 0, v)?;
+            topic_name_at(&self.topic, 0, v, NameField::Publish)?;
         }
         if v == Version::V311 && !self.properties.is_empty() {
             return Err(CodecError::NotInVersion {
@@ -326,7 +327,7 @@ impl PublishProperties {
                 P::ResponseTopic => {
                     let at = r.pos() + 2;
                     let t = r.string(id.name())?;
-                    topic_name_at(&t, at, version)?;
+                    topic_name_at(&t, at, version, NameField::ResponseTopic)?;
                     once(&mut p.response_topic, t, id, off)?
                 }
                 P::CorrelationData => once(&mut p.correlation_data, r.binary(id.name())?, id, off)?,
@@ -359,7 +360,7 @@ impl PropertySet for PublishProperties {
 impl PropertyBlock for PublishProperties {
     fn emit<S: Sink>(&self, s: &mut S, pt: PacketType) -> Result<(), CodecError> {
         if let Some(t) = &self.response_topic {
-            topic_name_at(t, 0, Version::V5)?;
+            topic_name_at(t, 0, Version::V5, NameField::ResponseTopic)?;
         }
         put::flag(s, P::PayloadFormatIndicator, self.payload_format_indicator);
         put::u32(s, P::MessageExpiryInterval, self.message_expiry_interval);

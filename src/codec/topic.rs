@@ -57,6 +57,31 @@ impl TopicProblem {
     }
 }
 
+/// The fields that hold a topic name. They share the rules (non-empty, no
+/// wildcards) but a wildcard breaks a different statement in each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum NameField {
+    /// PUBLISH's Topic Name [MQTT-3.3.2-2].
+    Publish,
+    /// CONNECT's Will Topic: §3.1.3.3 numbers no wildcard rule of its own,
+    /// so the general one for topic names applies [MQTT-4.7.0-1].
+    WillTopic,
+    /// The Response Topic of a PUBLISH or a Will [MQTT-3.3.2-14].
+    ResponseTopic,
+}
+
+impl NameField {
+    /// The statement `problem` in this field breaks, in `version`.
+    pub(crate) fn spec(self, problem: TopicProblem, version: Version) -> &'static str {
+        match (problem, self) {
+            (TopicProblem::Wildcard, NameField::Publish) => "MQTT-3.3.2-2",
+            (TopicProblem::Wildcard, NameField::WillTopic) => "MQTT-4.7.0-1",
+            (TopicProblem::Wildcard, NameField::ResponseTopic) => "MQTT-3.3.2-14",
+            _ => problem.spec(version, false),
+        }
+    }
+}
+
 /// Checks a topic name: non-empty, no wildcards.
 pub fn check_topic_name(name: &str) -> Result<(), TopicProblem> {
     if name.is_empty() {

@@ -98,6 +98,24 @@ pub enum HostileError {
         /// What the OS said.
         source: std::io::Error,
     },
+    /// The LeakSanitizer-on-signal helper could not be compiled.
+    #[error(
+        "cannot build the leak-check helper with `{compiler}`: {reason} (install a C compiler, set CC, or leave out --leak-check-on-stop)"
+    )]
+    LeakCheckBuild {
+        /// The compiler used.
+        compiler: String,
+        /// What it said.
+        reason: String,
+    },
+    /// A report given to compare could not be read or is not a report.
+    #[error("cannot read the report {path}: {reason}")]
+    Report {
+        /// The file.
+        path: PathBuf,
+        /// What was wrong.
+        reason: String,
+    },
     /// An option is out of range.
     #[error("{0}")]
     Usage(String),

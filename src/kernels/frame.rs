@@ -8,7 +8,8 @@
 //! is where a message freed under the queue shows up.
 
 use super::outbox::WriteJob;
-use crate::codec::{self, CodecError, Packet, PacketType, Publish, QoS, Version};
+use super::topic_alias::{AliasTable, AliasUse};
+use crate::codec::{self, CodecError, MqttString, Packet, PacketType, Publish, QoS, Version};
 use crate::ledger::{LedgerError, MsgKind};
 use crate::sync::StdArc;
 use bytes::BytesMut;
@@ -32,6 +33,32 @@ pub struct Delivery {
     pub subscription_ids: Vec<u32>,
     /// Protocol version of the receiving connection.
     pub version: Version,
+    /// When the message stops being deliverable (ms on the broker's clock;
+    /// `None`: it never expires). Fixed when the broker received it.
+    pub expires_at_ms: Option<u64>,
+    /// The Message Expiry Interval written: what was left of it when the
+    /// delivery was handed to the connection [MQTT-3.3.2-6].
+    pub message_expiry: Option<u32>,
+    /// The receiving connection's outbound topic aliases (MQTT 5, when the
+    /// client accepts them). Only the copy queued on that connection holds
+    /// it, never the one a session keeps for a resend.
+    pub aliases: Option<AliasTable>,
+}
+
+impl Delivery {
+    /// True once the message expired at `now_ms`.
+    pub fn expired(&self, now_ms: u64) -> bool {
+        self.expires_at_ms.is_some_and(|t| t <= now_ms)
+    }
+
+    /// Sets the interval to write from what is left at `now_ms`, rounded up
+    /// so that a message still deliverable never says 0.
+    pub fn stamp_expiry(&mut self, now_ms: u64) {
+        self.message_expiry = self.expires_at_ms.map(|t| {
+            let left = t.saturating_sub(now_ms).div_ceil(1000).max(1);
+            u32::try_from(left).unwrap_or(u32::MAX)
+        });
+    }
 }
 
 /// What the writer does with a queued message.
@@ -75,6 +102,19 @@ pub fn encode_job(job: &WriteJob<OutFrame>, out: &mut BytesMut) -> Result<(), Fr
             p.dup = d.dup && d.qos != QoS::AtMostOnce;
             p.retain = d.retain;
             p.properties.topic_alias = None;
+            if d.message_expiry.is_some() {
+                p.properties.message_expiry_interval = d.message_expiry;
+            }
+            if let (Version::V5, Some(table)) = (d.version, &d.aliases) {
+                match table.name(p.topic.as_str()) {
+                    AliasUse::Topic => {}
+                    AliasUse::Assign(a) => p.properties.topic_alias = Some(a),
+                    AliasUse::Reuse(a) => {
+                        p.properties.topic_alias = Some(a);
+                        p.topic = MqttString::default();
+                    }
+                }
+            }
             p.properties.subscription_identifiers = if d.version == Version::V5 {
                 d.subscription_ids.clone()
             } else {

@@ -7,3 +7,4 @@
 pub mod frame;
 pub mod outbox;
 pub mod pending;
+pub mod topic_alias;

@@ -203,6 +203,32 @@ impl<F: Clone> Outbox<F> {
         lock(&self.state).queue.len()
     }
 
+    /// Takes the queued messages whose frame `stale` picks out of the queue
+    /// and releases them at `site` (an expired delivery nobody started to
+    /// write). The write in flight is never touched: its bytes are already
+    /// going out. Operations' entries are left alone (only the caller may
+    /// give up its own request). Returns how many were released.
+    pub fn discard_queued(&self, stale: impl Fn(&F) -> bool, site: &'static str) -> usize {
+        let picked: Vec<MsgRef> = {
+            let mut st = lock(&self.state);
+            let mut picked = Vec::new();
+            let mut kept = VecDeque::with_capacity(st.queue.len());
+            for e in st.queue.drain(..) {
+                match e {
+                    Entry::Msg { msg, frame } if stale(&frame) => picked.push(msg),
+                    other => kept.push_back(other),
+                }
+            }
+            st.queue = kept;
+            picked
+        };
+        let n = picked.len();
+        for m in picked {
+            m.release(site);
+        }
+        n
+    }
+
     /// True once [`Outbox::close`] ran.
     pub fn is_closed(&self) -> bool {
         lock(&self.state).closed

@@ -134,9 +134,12 @@ impl Pending {
         AckResult::Finished
     }
 
-    /// NanoNNG 83430191f: the operation is looked up and its message
-    /// released under the lock, but it is finished after the lock is
-    /// dropped, and only then removed.
+    /// NanoNNG 83430191f: as in `mqtt_recv_cb` before the fix, the
+    /// operation is looked up, its message released and the SUBACK attached
+    /// under the lock (`nni_aio_set_msg`), but it is finished after the lock
+    /// is dropped (`nni_mtx_unlock` before `nni_aio_finish`), and only then
+    /// taken out of the table. The timeout finds it in either window, before
+    /// or after that finish: either way the operation is finished twice.
     fn ack_outside_lock(&self, pid: u16, result: Option<MsgRef>) -> AckResult {
         let op = {
             let t = lock(&self.table);
@@ -148,13 +151,13 @@ impl Pending {
                 self.faults
                     .release_slot(Fault::Nanonng23d0eb290, s, "reader: ACK")
             });
+            if let Some(r) = result
+                && let Some(old) = op.set_result(r, "reader: ACK")
+            {
+                old.release("reader: ACK (displaced result)");
+            }
             op
         };
-        if let Some(r) = result
-            && let Some(old) = op.set_result(r, "reader: ACK (unlocked)")
-        {
-            old.release("reader: ACK (displaced result)");
-        }
         op.finish(Outcome::Success, "reader: ACK (unlocked)");
         lock(&self.table).remove(&pid);
         AckResult::Finished

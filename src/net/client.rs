@@ -15,7 +15,7 @@ use crate::client::{ClientConfig, ClientFlow, ClientKernel, request};
 use crate::codec::{self, Packet, QoS, ReasonCode, Version};
 use crate::ledger::{self, Ledger, Op, Outcome};
 use crate::sync::{Arc, AtomicBool, Mutex, Ordering, StdArc, lock};
-use crate::tls::ClientTls;
+use crate::tls::{ClientTls, FirstBytes, sniff};
 use bytes::{Bytes, BytesMut};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
@@ -84,6 +84,8 @@ struct Shared {
     closed: Mutex<Option<String>>,
     /// Ends the connection abruptly (no DISCONNECT, no close_notify).
     kill: Notify,
+    /// A plain connection's first bytes from the broker were TLS.
+    answered_tls: AtomicBool,
 }
 
 impl Shared {
@@ -133,6 +135,7 @@ impl Client {
             closing: AtomicBool::new(false),
             closed: Mutex::new(None),
             kill: Notify::new(),
+            answered_tls: AtomicBool::new(false),
         });
         let io = match &opts.tls {
             Some(tls) => {
@@ -141,7 +144,14 @@ impl Client {
                     .map_err(|_| NetError::Timeout {
                         what: "the TLS handshake",
                         limit,
-                    })??;
+                    })?
+                    .map_err(|e| match sniff::no_tls_answer(&e) {
+                        Some(what) => NetError::TlsToPlainPort {
+                            addr: addr.clone(),
+                            what,
+                        },
+                        None => NetError::Tls(e),
+                    })?;
                 tokio::spawn(run_io(shared.clone(), stream, Some(tls.clone())))
             }
             None => tokio::spawn(run_io(shared.clone(), tcp, None)),
@@ -158,7 +168,17 @@ impl Client {
         let op = ledger::with_actor(&caller, || {
             client.shared.kernel.connect(client.shared.clock.now_ms())
         });
-        let connack = client.finish(&op, limit, "connect").await?;
+        let connack = match client.finish(&op, limit, "connect").await {
+            Ok(connack) => connack,
+            Err(NetError::Closed(why)) if opts.tls.is_none() => {
+                return Err(if client.shared.answered_tls.load(Ordering::Acquire) {
+                    NetError::PlainToTlsPort { addr, answer: why }
+                } else {
+                    NetError::ClosedBeforeConnack { addr, why }
+                });
+            }
+            Err(e) => return Err(e),
+        };
         let packet = codec::decode(&connack, client.shared.kernel.config().version)
             .map_err(|e| NetError::Closed(format!("unreadable CONNACK: {e}")))?;
         match packet {
@@ -437,6 +457,9 @@ where
     });
     let actor = shared.actor("reader");
     let mut buf = BytesMut::with_capacity(16 * 1024);
+    // A TLS broker answers a plain CONNECT with an alert record, which the
+    // decoder would misread as a malformed MQTT packet.
+    let mut first_plain_read = tls.is_none();
     let why = loop {
         tokio::select! {
             _ = shared.kill.notified() => break "the connection was dropped on purpose".to_string(),
@@ -444,6 +467,12 @@ where
             r = rd.read_buf(&mut buf) => match r {
                 Ok(0) => break "the broker closed the connection".to_string(),
                 Ok(_) => {
+                    if std::mem::take(&mut first_plain_read)
+                        && let Some(first) = FirstBytes::of(&buf).filter(|f| f.is_tls())
+                    {
+                        shared.answered_tls.store(true, Ordering::Release);
+                        break first.describe();
+                    }
                     let flow = ledger::with_actor(&actor, || shared.kernel.on_bytes(&buf));
                     buf.clear();
                     shared.received.notify_one();

@@ -59,6 +59,39 @@ pub enum NetError {
         /// The SUBACK return code.
         code: u8,
     },
+    /// A plain MQTT client reached a port that speaks TLS: the broker
+    /// answered its CONNECT with a TLS record.
+    #[error(
+        "{addr} speaks TLS: it answered the plain MQTT CONNECT with {answer}. Connect with TLS (add -s --cafile CA.pem, the CA that signed the broker's certificate), or use the broker's plain port (1883 by default)"
+    )]
+    PlainToTlsPort {
+        /// The address connected to.
+        addr: String,
+        /// What came back, for example `a TLS alert`.
+        answer: String,
+    },
+    /// A TLS client reached a port that does not seem to speak TLS: the
+    /// handshake ended without a TLS answer.
+    #[error(
+        "{addr} does not seem to speak TLS: the TLS handshake ended without a TLS answer ({what}). Drop -s and --cafile to speak plain MQTT there, or connect to the broker's TLS port (8883 by default)"
+    )]
+    TlsToPlainPort {
+        /// The address connected to.
+        addr: String,
+        /// What the handshake got instead, for example `connection reset
+        /// by the broker`.
+        what: String,
+    },
+    /// A plain connection closed before the broker's CONNACK.
+    #[error(
+        "the connection to {addr} closed before the broker's CONNACK ({why}): if that port speaks TLS (a TLS broker drops plain clients like this), add -s --cafile CA.pem; otherwise the broker's log says why it refused"
+    )]
+    ClosedBeforeConnack {
+        /// The address connected to.
+        addr: String,
+        /// How it closed.
+        why: String,
+    },
     /// The connection ended under the operation.
     #[error("the connection to the broker closed: {0}")]
     Closed(String),

@@ -18,12 +18,14 @@ mod error;
 mod identity;
 mod rejection;
 mod server;
+pub mod sniff;
 mod source;
 
 pub use client::{ClientTls, ClientTlsOptions, TlsVersions};
 pub use error::{Role, TlsError};
 pub use rejection::explain_handshake_error;
 pub use server::{ServerTls, ServerTlsOptions};
+pub use sniff::FirstBytes;
 pub use source::PemSource;
 
 use crate::sync::StdArc;

@@ -80,7 +80,9 @@ pub trait DetectionEngine {
 pub enum Verdict {
     /// The fault was on and the ledger reported it.
     Detected,
-    /// The fault was on and nothing was reported within the budget.
+    /// The fault was on and nothing was reported within the budget. Not a
+    /// failure by itself: engines reach different faults, and the run fails
+    /// only for a fault no engine detected ([`Matrix::undetected`]).
     Missed,
     /// Control run: nothing reported, as it must be.
     Clean,
@@ -229,7 +231,7 @@ impl Cell {
             (Verdict::FalsePositive, Some(k)) => format!("FALSE POSITIVE: {k}"),
             (Verdict::FalsePositive, None) => "FALSE POSITIVE: model broken".into(),
             (Verdict::Missed, _) => {
-                format!("missed ({:.1} s, {} it.)", self.seconds, self.iterations)
+                format!("miss ({:.1} s, {} it.)", self.seconds, self.iterations)
             }
             (Verdict::NotApplicable, _) => "n/a".into(),
             (v, _) => format!("{v:?}"),

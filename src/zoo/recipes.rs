@@ -9,7 +9,7 @@
 
 use crate::broker::BrokerConfig;
 use crate::client::{ClientConfig, request};
-use crate::codec::{QoS, Version};
+use crate::codec::{MqttString, QoS, Version, Will};
 use crate::faults::{Fault, FaultSet};
 use crate::ledger::{Audit, Ledger, Mode, Op};
 use crate::sim::{Dir, Sim};
@@ -53,6 +53,11 @@ impl Script {
             faults: self.faults,
             ..Default::default()
         };
+        self.client_with(cfg)
+    }
+
+    /// Connects a client built from `cfg` and reaps its CONNACK.
+    fn client_with(&mut self, cfg: ClientConfig) -> usize {
         let (i, op) = self.sim.connect(cfg);
         self.sim.run(10_000);
         self.reap(&op);
@@ -89,6 +94,15 @@ impl Script {
             c.send_request(&op, self.sim.now_ms).ok()?;
         }
         Some(op)
+    }
+
+    /// The virtual clock moves on by `ms` in the shell timer's 250 ms
+    /// steps, everything queued written in between.
+    fn wait(&mut self, ms: u64) {
+        for _ in 0..ms / 250 {
+            self.sim.advance(250);
+            self.sim.run(10_000);
+        }
     }
 
     fn consume_all(&mut self) {
@@ -223,6 +237,60 @@ fn script(fault: Fault, faults: FaultSet) -> Option<Audit> {
         }
         // SUBACK racing the timeout: only an interleaving shows it.
         Fault::Nanonng83430191f => return None,
+        // mosquitto issue 1401: a will delay (10 s) longer than the session
+        // expiry (2 s); the connection drops, the session ends and
+        // publishes the will, then the delay passes.
+        Fault::MosquittoCve201911778 => {
+            s.version = Version::V5;
+            let w = s.client("watch");
+            ops.extend(s.subscribe(w, "w/#", QoS::AtLeastOnce));
+            s.sim.run(10_000);
+            let mut will = Will {
+                topic: MqttString::new("w/d").ok()?,
+                payload: Bytes::from_static(b"gone"),
+                qos: QoS::AtLeastOnce,
+                retain: false,
+                properties: Default::default(),
+            };
+            will.properties.will_delay_interval = Some(10);
+            let d = s.client_with(ClientConfig {
+                version: Version::V5,
+                client_id: "d".into(),
+                clean_start: false,
+                session_expiry_secs: 2,
+                will: Some(will),
+                faults,
+                ..Default::default()
+            });
+            s.sim.drop_link(d);
+            s.wait(11_000);
+        }
+        // `mosquitto_sub -t aaa -t +`, `mosquitto_pub -t aaa -m aaa`.
+        Fault::Nanomq360 => {
+            let c = s.client("c");
+            ops.extend(s.subscribe(c, "aaa", QoS::AtMostOnce));
+            ops.extend(s.subscribe(c, "+", QoS::AtMostOnce));
+            s.sim.run(10_000);
+            let p = s.client("p");
+            ops.extend(s.publish(p, "aaa", QoS::AtMostOnce, false));
+            s.sim.run(10_000);
+        }
+        // Two members of `$share/g/s`; a QoS 1 publish goes to the first,
+        // whose connection (and clean session) ends before it acknowledged
+        // it: the delivery is handed to the second.
+        Fault::SharedHandover => {
+            s.version = Version::V5;
+            let a = s.client("a");
+            let b = s.client("b");
+            ops.extend(s.subscribe(a, "$share/g/s", QoS::AtLeastOnce));
+            ops.extend(s.subscribe(b, "$share/g/s", QoS::AtLeastOnce));
+            s.sim.run(10_000);
+            let p = s.client("p");
+            ops.extend(s.publish(p, "s", QoS::AtLeastOnce, false));
+            s.sim.write(p, Dir::Up);
+            s.sim.drop_link(a);
+            s.sim.run(10_000);
+        }
     }
     Some(s.finish(&ops))
 }
@@ -236,6 +304,14 @@ mod tests {
         match f {
             // The other subscriber's write reads the freed message first.
             Fault::Nanomq485 | Fault::FanoutMissingRetain => ViolationKind::UseAfterRelease,
+            // The delivery reads the entry the merge freed (the ASan report
+            // of NanoMQ 360: heap-use-after-free READ in foreach_client).
+            Fault::Nanomq360 => ViolationKind::UseAfterRelease,
+            // The timer publishes the will the session end already freed.
+            Fault::MosquittoCve201911778 => ViolationKind::UseAfterRelease,
+            // One reference short across the hand-over: the next member's
+            // PUBACK releases what its write already freed.
+            Fault::SharedHandover => ViolationKind::DoubleRelease,
             Fault::Nng355 => ViolationKind::OpTouchedAfterFinish,
             Fault::Nanonng1578 => ViolationKind::OpNeverFinished,
             _ => ViolationKind::DoubleRelease,
