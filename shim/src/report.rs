@@ -61,7 +61,18 @@ impl Report {
         tracker.confirm_all_dangling();
         tracker.refresh_kinds();
         let audit = tracker.ledger().audit();
-        let resolved = tracker.sites().resolve_all(resolve);
+        let mut counters = tracker.counters();
+        let resolved = {
+            let mut texts: Vec<&str> = Vec::new();
+            for v in &audit.violations {
+                texts.push(v.at.site);
+                texts.push(&v.detail);
+                texts.extend(v.history.iter().map(|e| e.site));
+            }
+            texts.extend(counters.finished_unbegun.keys().map(String::as_str));
+            texts.extend(counters.scheduled_unbegun.keys().map(String::as_str));
+            tracker.sites().resolve_in(texts, resolve)
+        };
         let labels: HashMap<&'static str, &'static str> =
             resolved.iter().map(|r| (r.placeholder, r.label)).collect();
         let by_placeholder: HashMap<&str, &Resolved> =
@@ -122,7 +133,6 @@ impl Report {
                 }
             }
         }
-        let mut counters = tracker.counters();
         counters.finished_unbegun = relabel_keys(counters.finished_unbegun, &labels);
         counters.scheduled_unbegun = relabel_keys(counters.scheduled_unbegun, &labels);
         let mode = serde_json::to_value(tracker.ledger().mode())
@@ -144,7 +154,7 @@ impl Report {
                 notes: cfg.notes.clone(),
                 held_at_stop: group(&held),
                 open_at_stop: group(&open_at_stop),
-                call_sites: resolved.len(),
+                call_sites: tracker.sites().len(),
             },
             violations,
         }

@@ -96,14 +96,27 @@ impl Sites {
         self.len() == 0
     }
 
-    /// Resolves every interned stack with `resolve` (one frame's function,
-    /// file and line from a return address).
-    pub fn resolve_all(&self, resolve: &dyn Fn(usize) -> Frame) -> Vec<Resolved> {
+    /// Resolves the interned stacks whose placeholders appear in `texts`
+    /// (sites, or details that name sites) with `resolve` (one frame's
+    /// function, file and line from a return address). Resolving costs a
+    /// pass over the target's debug information per new frame: only what
+    /// the report shows is resolved.
+    pub fn resolve_in<'t>(
+        &self,
+        texts: impl IntoIterator<Item = &'t str>,
+        resolve: &dyn Fn(usize) -> Frame,
+    ) -> Vec<Resolved> {
+        let mut wanted: Vec<usize> = texts.into_iter().flat_map(placeholders_in).collect();
+        wanted.sort_unstable();
+        wanted.dedup();
         let stacks: Vec<(Stack, &'static str)> = {
             let t = lock(&self.table);
-            t.stacks
+            wanted
                 .iter()
-                .map(|s| (*s, t.by_stack.get(s).copied().unwrap_or("?")))
+                .filter_map(|i| {
+                    let s = t.stacks.get(*i)?;
+                    Some((*s, t.by_stack.get(s).copied().unwrap_or("?")))
+                })
                 .collect()
         };
         let mut cache: HashMap<usize, Frame> = HashMap::new();
@@ -219,6 +232,19 @@ pub fn resolve_here(pc: usize) -> Frame {
     frame
 }
 
+/// The indices of the placeholders (`@17@`) in `text`.
+fn placeholders_in(text: &str) -> impl Iterator<Item = usize> + '_ {
+    text.split('@')
+        .enumerate()
+        // Between two `@`: the odd pieces.
+        .filter(|(i, _)| i % 2 == 1)
+        .filter_map(|(_, piece)| {
+            (!piece.is_empty() && piece.bytes().all(|b| b.is_ascii_digit()))
+                .then(|| piece.parse().ok())
+                .flatten()
+        })
+}
+
 /// Rewrites every placeholder in `text` with its label.
 pub fn relabel_text(text: &str, labels: &HashMap<&'static str, &'static str>) -> String {
     if !text.contains('@') {
@@ -300,6 +326,29 @@ mod tests {
             label_of(&public).0,
             "nng_mqtt_subscribe (mqtt_public.c:986) via nng_msg_free"
         );
+    }
+
+    #[test]
+    fn only_the_sites_a_report_names_are_resolved() {
+        let sites = Sites::default();
+        let a = sites.intern(&Stack::at(0x10));
+        let _b = sites.intern(&Stack::at(0x20));
+        let c = sites.intern(&Stack::at(0x30));
+        let detail = format!("then overwritten at `{c}`");
+        let asked = std::cell::RefCell::new(Vec::new());
+        let resolve = |pc: usize| {
+            asked.borrow_mut().push(pc);
+            Frame {
+                function: Some(format!("f{pc:x}")),
+                file: None,
+                line: None,
+                address: format!("{pc:#x}"),
+            }
+        };
+        let r = sites.resolve_in([a, detail.as_str(), a], &resolve);
+        assert_eq!(r.len(), 2);
+        assert_eq!(*asked.borrow(), vec![0x10, 0x30]);
+        assert_eq!(r[1].label, "f30");
     }
 
     #[test]

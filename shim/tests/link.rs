@@ -38,39 +38,50 @@ fn staticlib() -> PathBuf {
         .expect("cargo built libmqtls_shim-<hash>.a next to its rlib")
 }
 
+/// Links the test program with the shim; `extra` are compiler flags.
+/// `None`: no C compiler, or one that cannot build with `extra`.
+fn link(name: &str, extra: &[&str]) -> Option<PathBuf> {
+    if Command::new("cc").arg("--version").output().is_err() {
+        eprintln!("SKIP: no C compiler (`cc`) to link the shim into a test program");
+        return None;
+    }
+    let lib = staticlib();
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("shim-link");
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = dir.join(name);
+    let c = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/c");
+    let mut cmd = Command::new("cc");
+    cmd.args(["-g", "-fno-omit-frame-pointer"])
+        .args(extra)
+        .arg("-o")
+        .arg(&out)
+        .arg(c.join("program.c"))
+        .arg(c.join("fake_nng.c"));
+    for name in mqtls_shim::wrapped() {
+        cmd.arg(format!("-Wl,--wrap={name}"));
+    }
+    cmd.arg(&lib)
+        .args(["-lgcc_s", "-lutil", "-lrt", "-lpthread", "-lm", "-ldl"]);
+    let built = cmd.output().unwrap();
+    if !built.status.success() && !extra.is_empty() {
+        eprintln!(
+            "SKIP: cc cannot build with {extra:?}: {}",
+            String::from_utf8_lossy(&built.stderr)
+        );
+        return None;
+    }
+    assert!(
+        built.status.success(),
+        "linking the shim failed: {}",
+        String::from_utf8_lossy(&built.stderr)
+    );
+    Some(out)
+}
+
 /// The linked program, built once for all tests (None: no C compiler).
 fn program() -> Option<&'static Path> {
     static BUILT: OnceLock<Option<PathBuf>> = OnceLock::new();
-    BUILT
-        .get_or_init(|| {
-            if Command::new("cc").arg("--version").output().is_err() {
-                eprintln!("SKIP: no C compiler (`cc`) to link the shim into a test program");
-                return None;
-            }
-            let lib = staticlib();
-            let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("shim-link");
-            std::fs::create_dir_all(&dir).unwrap();
-            let out = dir.join("program");
-            let c = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/c");
-            let mut cmd = Command::new("cc");
-            cmd.args(["-g", "-fno-omit-frame-pointer", "-o"])
-                .arg(&out)
-                .arg(c.join("program.c"))
-                .arg(c.join("fake_nng.c"));
-            for name in mqtls_shim::wrapped() {
-                cmd.arg(format!("-Wl,--wrap={name}"));
-            }
-            cmd.arg(&lib)
-                .args(["-lgcc_s", "-lutil", "-lrt", "-lpthread", "-lm", "-ldl"]);
-            let built = cmd.output().unwrap();
-            assert!(
-                built.status.success(),
-                "linking the shim failed: {}",
-                String::from_utf8_lossy(&built.stderr)
-            );
-            Some(out)
-        })
-        .as_deref()
+    BUILT.get_or_init(|| link("program", &[])).as_deref()
 }
 
 /// Runs the program with `args`; returns its exit status, stderr and report.
@@ -177,4 +188,38 @@ fn the_fixed_protocol_is_clean_and_the_shim_can_be_switched_off() {
     assert!(status.success());
     assert!(report.is_none(), "switched off, yet it wrote a report");
     assert!(!stderr.contains("mqtls-shim"), "{stderr}");
+}
+
+/// The shim keeps the target's pointers masked: LeakSanitizer still finds
+/// a message and an aio the program lost, although the shim saw both.
+#[test]
+fn the_shim_hides_no_leak_from_leaksanitizer() {
+    let Some(asan) = link("program-asan", &["-fsanitize=address"]) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(&asan)
+        .arg("leak")
+        .env("MQTLS_SHIM_REPORT", dir.path().join("r.json"))
+        .env("ASAN_OPTIONS", "detect_leaks=1")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("ERROR: LeakSanitizer: detected memory leaks"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("nni_aio_alloc"),
+        "the aio's leak is missing: {stderr}"
+    );
+    assert!(
+        stderr.contains("nni_msg_alloc"),
+        "the message's leak is missing: {stderr}"
+    );
+    // And none of the shim's own memory is taken for a leak.
+    assert!(!stderr.contains("mqtls_shim"), "the shim leaks: {stderr}");
+    let r =
+        ShimReport::parse(&std::fs::read_to_string(dir.path().join("r.json")).unwrap()).unwrap();
+    assert_eq!(r.held_at_stop.len(), 1, "{:?}", r.held_at_stop);
 }

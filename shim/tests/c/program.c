@@ -8,9 +8,12 @@
  * memory.
  *
  *   program buggy|fixed exit|term
+ *   program leak
  *
  * `exit` returns from main; `term` raises SIGTERM at the end (the shim
- * writes its report, then the process dies of the signal).
+ * writes its report, then the process dies of the signal). `leak` loses a
+ * message and an aio: built with LeakSanitizer, the leak must still be
+ * reported although the shim has seen both.
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -88,6 +91,15 @@ main(int argc, char **argv)
 	int      term  = argc > 2 && strcmp(argv[2], "term") == 0;
 	nni_msg *sub;
 
+	if (argc > 1 && strcmp(argv[1], "leak") == 0) {
+		nni_aio *lost_aio;
+		nni_msg *lost_msg;
+		nni_aio_alloc(&lost_aio, NULL, NULL);
+		nni_msg_alloc(&lost_msg, 8);
+		lost_aio = NULL;
+		lost_msg = NULL;
+		return lost_aio == NULL && lost_msg == NULL ? 0 : 1;
+	}
 	nni_aio_init(&send_aio, NULL, NULL);
 	nni_msg_alloc(&sub, 16);
 	fake_set_header(sub, 0x82);
