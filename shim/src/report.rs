@@ -61,10 +61,42 @@ impl Report {
         tracker.confirm_all_dangling();
         tracker.refresh_kinds();
         let audit = tracker.ledger().audit();
+        let open = tracker.open_ops();
+        // Judged first: a hang's explanation names sites that must be
+        // resolved with the rest.
+        let judged: Vec<(Violation, Class)> = audit
+            .violations
+            .into_iter()
+            .map(|mut v| {
+                if let Subject::Msg { serial, kind } = &mut v.subject
+                    && let Some(k) = tracker.kind_of_serial(*serial)
+                {
+                    *kind = k;
+                }
+                let class = match v.kind {
+                    ViolationKind::Leak => Class::Held,
+                    ViolationKind::OpNeverFinished => {
+                        let id = match v.subject {
+                            Subject::Op { id, .. } => id,
+                            Subject::Msg { .. } => 0,
+                        };
+                        match hang(tracker, id, open.get(&id), now) {
+                            Some(why) => {
+                                v.detail = format!("{}; {why}", v.detail);
+                                Class::Finding
+                            }
+                            None => Class::Open,
+                        }
+                    }
+                    _ => Class::Finding,
+                };
+                (v, class)
+            })
+            .collect();
         let mut counters = tracker.counters();
         let resolved = {
             let mut texts: Vec<&str> = Vec::new();
-            for v in &audit.violations {
+            for (v, _) in &judged {
                 texts.push(v.at.site);
                 texts.push(&v.detail);
                 texts.extend(v.history.iter().map(|e| e.site));
@@ -77,38 +109,23 @@ impl Report {
             resolved.iter().map(|r| (r.placeholder, r.label)).collect();
         let by_placeholder: HashMap<&str, &Resolved> =
             resolved.iter().map(|r| (r.placeholder, r)).collect();
-        let open = tracker.open_ops();
 
         let mut findings = Vec::new();
         let mut suppressed = Vec::new();
         let mut violations = Vec::new();
         let mut held: Vec<Violation> = Vec::new();
         let mut open_at_stop: Vec<Violation> = Vec::new();
-        for mut v in audit.violations {
-            if let Subject::Msg { serial, kind } = &mut v.subject
-                && let Some(k) = tracker.kind_of_serial(*serial)
-            {
-                *kind = k;
-            }
-            match v.kind {
-                ViolationKind::Leak => {
+        for (v, class) in judged {
+            match class {
+                Class::Held => {
                     held.push(relabel(v, &labels));
                     continue;
                 }
-                ViolationKind::OpNeverFinished => {
-                    let id = match v.subject {
-                        Subject::Op { id, .. } => id,
-                        Subject::Msg { .. } => 0,
-                    };
-                    match hang(tracker, id, open.get(&id), now) {
-                        Some(why) => v.detail = format!("{}; {why}", v.detail),
-                        None => {
-                            open_at_stop.push(relabel(v, &labels));
-                            continue;
-                        }
-                    }
+                Class::Open => {
+                    open_at_stop.push(relabel(v, &labels));
+                    continue;
                 }
-                _ => {}
+                Class::Finding => {}
             }
             let sites = sites_of(&v, &by_placeholder);
             let v = relabel(v, &labels);
@@ -176,6 +193,16 @@ impl Report {
     }
 }
 
+/// What the end of the run makes of an audit finding.
+enum Class {
+    /// A violation of the target's.
+    Finding,
+    /// A reference still held: listed by allocation site.
+    Held,
+    /// An operation still open, no hang: listed by begin site.
+    Open,
+}
+
 /// Why an open operation is a hang, if it is one.
 fn hang(tracker: &Tracker, id: u64, open: Option<&OpenOp>, now: i64) -> Option<String> {
     if let Some(site) = tracker.abandoned_site(id) {
@@ -234,6 +261,8 @@ fn sites_of(v: &Violation, resolved: &HashMap<&str, &Resolved>) -> ShimSites {
             Action::Free | Action::OpFinish { .. } if e.seq < v.at.seq => {
                 push_once(&mut s.released, site(e.site))
             }
+            Action::OpTouch => push_once(&mut s.armed, site(e.site)),
+            Action::OpWait => push_once(&mut s.waited, site(e.site)),
             _ => {}
         }
     }
@@ -263,6 +292,12 @@ fn signature(v: &Violation, s: &ShimSites) -> String {
     }
     if !s.released.is_empty() {
         parts.push(format!("released in {}", names(&s.released)));
+    }
+    if !s.armed.is_empty() {
+        parts.push(format!("armed in {}", names(&s.armed)));
+    }
+    if !s.waited.is_empty() {
+        parts.push(format!("waited in {}", names(&s.waited)));
     }
     if let Some(at) = &s.at {
         parts.push(format!("at {}", at.function));

@@ -167,6 +167,8 @@ mod tests {
                 aliased: Vec::new(),
                 released: vec![site("nano_pipe_recv_cb")],
                 at: Some(site(at)),
+                armed: Vec::new(),
+                waited: Vec::new(),
             },
             violation: serde_json::Value::Null,
         }

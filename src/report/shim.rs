@@ -99,6 +99,13 @@ pub struct ShimSites {
     pub released: Vec<ShimSite>,
     /// The offending step.
     pub at: Option<ShimSite>,
+    /// Where the operation was armed (`nni_aio_schedule`: its timeout and
+    /// cancel function).
+    #[serde(default)]
+    pub armed: Vec<ShimSite>,
+    /// Where a waiter blocked on the operation (`nni_aio_wait`).
+    #[serde(default)]
+    pub waited: Vec<ShimSite>,
 }
 
 /// One call site: the label reports show and the frames behind it.

@@ -447,8 +447,15 @@ fn a_waiter_stuck_past_its_timeout_is_a_hang_and_an_idle_receive_is_not() {
             && d.contains("begun by `mqtt_ctx_send (mqtt_client.c:1110)`")
             && d.contains("its 5000 ms timeout passed")
             && d.contains("the expiry's cancel did not finish it")
-            && d.contains("1 waiter(s) blocked in nni_aio_wait"),
+            && d.contains("1 waiter(s) blocked in nni_aio_wait")
+            && d.contains("(aio allocated at `nng_mqtt_subscribe (mqtt_public.c:975)`)")
+            && !d.contains('@'),
         "{d}"
+    );
+    assert_eq!(
+        hangs[0].signature,
+        "OpNeverFinished SUBSCRIBE; from mqtt_ctx_send; armed in mqtt_send_msg; \
+         waited in nng_mqtt_subscribe; at audit"
     );
     assert!(
         hangs[0]
