@@ -218,6 +218,8 @@ mod tests {
                     aliased: vec![site("mqtt_send_msg", "mqtt_client.c", 454)],
                     released: vec![site("mqtts_tcptran_pipe_send_cb", "mqtt_tls.c", line)],
                     at: Some(site("mqtts_tcptran_pipe_send_cb", "mqtt_tls.c", line)),
+                    armed: Vec::new(),
+                    waited: Vec::new(),
                 },
                 violation: serde_json::Value::Null,
             }],
