@@ -110,6 +110,8 @@ pub fn finding(f: &ShimFinding, report: &ShimReport, path: &Path) -> Finding {
         ),
         ("aliased", names(&f.sites.aliased)),
         ("released", names(&f.sites.released)),
+        ("armed", names(&f.sites.armed)),
+        ("waited", names(&f.sites.waited)),
         (
             "at",
             f.sites.at.iter().map(|s| s.function.clone()).collect(),
@@ -139,6 +141,12 @@ pub fn finding(f: &ShimFinding, report: &ShimReport, path: &Path) -> Finding {
             "put in a slot without a reference:",
             aliased,
         );
+    }
+    for armed in &f.sites.armed {
+        push(StackRole::Other, "armed (its timeout and cancel):", armed);
+    }
+    for waited in &f.sites.waited {
+        push(StackRole::Other, "a waiter blocks here:", waited);
     }
     let at = f.sites.at.as_ref().map_or("?", |s| s.label.as_str());
     let title = match &f.sites.origin {
