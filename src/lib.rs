@@ -24,6 +24,8 @@ pub mod ledger;
 pub mod lifecycle;
 pub mod net;
 pub mod report;
+#[cfg(all(feature = "shuttle", not(feature = "loom")))]
+pub mod schedules;
 pub mod sim;
 pub mod sync;
 pub mod tls;

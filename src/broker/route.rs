@@ -101,7 +101,19 @@ impl Broker {
         meta.dup = false;
         let qos = meta.qos;
         let from = p.client_id.clone();
-        {
+        if self.faults().has(Fault::Nanomq992557ab) {
+            // NanoMQ 992557ab: the subscribers are looked up under the lock
+            // (dbtree_find_clients) and served after it was dropped
+            // (foreach_client), so an UNSUBSCRIBE in between still gets it.
+            let plan = {
+                let mut st = lock(&self.state);
+                st.stats.publishes_in += 1;
+                self.plan_fan_out(&mut st, from.as_deref(), msg, StdArc::new(meta), p.now_ms)
+            };
+            for d in plan {
+                self.deliver(&mut lock(&self.state), &d.client, d.msg, d.meta, d.spec);
+            }
+        } else {
             let mut st = lock(&self.state);
             st.stats.publishes_in += 1;
             self.route(&mut st, from.as_deref(), msg, StdArc::new(meta), p.now_ms);
@@ -138,6 +150,23 @@ impl Broker {
         meta: StdArc<Publish>,
         now_ms: u64,
     ) {
+        // Planned and delivered under one hold of the lock: a subscription
+        // removed after the plan must not be served.
+        for d in self.plan_fan_out(st, from, msg, meta, now_ms) {
+            self.deliver(st, &d.client, d.msg, d.meta, d.spec);
+        }
+    }
+
+    /// The retained store takes its reference, and every matching
+    /// subscriber gets one delivery with its own reference.
+    fn plan_fan_out(
+        &self,
+        st: &mut State,
+        from: Option<&str>,
+        msg: MsgRef,
+        meta: StdArc<Publish>,
+        now_ms: u64,
+    ) -> Vec<Planned> {
         let topic = meta.topic.as_str().to_string();
         // An interval of 0 never expires (as in mosquitto).
         let expires_at_ms = meta
@@ -178,6 +207,7 @@ impl Broker {
         let mut clients = matches.iter().map(|m| &m.0).collect::<Vec<_>>();
         clients.dedup();
         let n = clients.len() + picks.len();
+        let mut plan = Vec::with_capacity(n);
         // One reference per delivery: the publisher's own goes to the last
         // one, every other takes a new one.
         let mut own = Some(msg);
@@ -236,11 +266,17 @@ impl Broker {
                 now_ms,
                 share: t.share,
             };
-            self.deliver(st, &t.client, r, meta.clone(), d);
+            plan.push(Planned {
+                client: t.client.clone(),
+                msg: r,
+                meta: meta.clone(),
+                spec: d,
+            });
         }
         if let Some(m) = own {
             m.release("fanout: no subscriber");
         }
+        plan
     }
 
     /// Hands the deliveries `s` got through a shared group and never had
@@ -478,6 +514,14 @@ impl Broker {
         });
         Flow::Continue
     }
+}
+
+/// One subscriber's delivery, planned by the fan-out.
+struct Planned {
+    client: String,
+    msg: MsgRef,
+    meta: StdArc<Publish>,
+    spec: DeliverySpec,
 }
 
 /// The per-subscriber part of a delivery.

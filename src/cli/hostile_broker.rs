@@ -62,6 +62,12 @@ pub struct Args {
     /// that never exits by itself still reports its leaks.
     #[arg(long)]
     pub leak_check_on_stop: bool,
+    /// When a client is stopped at the limit, first run this for each of
+    /// its processes with `{pid}` filled in, and quote what it prints in the
+    /// STUCK finding: e.g. `gdb -p {pid} -batch -ex 'thread apply all bt'`
+    /// shows where each thread waits.
+    #[arg(long, value_name = "COMMAND")]
+    pub on_stuck: Option<String>,
     /// Also skip frames whose function matches this regular expression when
     /// building signatures (repeatable; allocation and free wrappers and the
     /// sanitizer runtime are skipped already).
@@ -203,6 +209,7 @@ pub fn run(args: Args) -> Result<i32, CliError> {
         },
         filter,
         shim_reports: Some(ShimReports::new(args.report_dir.join("shim"))),
+        on_stuck: args.on_stuck.clone(),
     };
     if let (None, Some(ca)) = (&args.client_cmd, &pki.cafile) {
         println!("clients must trust {}", ca.display());

@@ -108,6 +108,8 @@ pub struct Plan {
     /// report is not asked for). A client built without the shim ignores
     /// it.
     pub shim_reports: Option<ShimReports>,
+    /// Run on each process of a client stopped at the limit (`{pid}`).
+    pub on_stuck: Option<String>,
 }
 
 /// One run of one scenario.
@@ -237,6 +239,7 @@ async fn run_one(
                     Some(path) => shim::environment(env, path),
                     None => env.to_vec(),
                 },
+                on_stuck: plan.on_stuck.clone(),
             };
             Some(runner::run(&launch, delivered).await?)
         }

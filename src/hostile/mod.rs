@@ -44,6 +44,7 @@ pub mod scenario;
 pub mod server;
 pub mod session;
 pub mod shim;
+pub mod stuck;
 pub mod verdict;
 
 pub use error::HostileError;

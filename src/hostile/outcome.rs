@@ -11,10 +11,11 @@
 //! sanitizer report, leak and broken protocol rule, whatever the outcome
 //! (a client can recover and still leak).
 
-use super::finding::{Finding, FindingKind, FrameFilter};
+use super::finding::{Finding, FindingKind, FrameFilter, Signature};
 use super::runner::{CRASH_SIGNALS, ClientRun, Exit, StopReason};
 use super::sanitizer;
 use super::scenario::Scenario;
+use super::stuck;
 use serde::{Deserialize, Serialize};
 
 /// LeakSanitizer's exit status when it found leaks at exit.
@@ -142,15 +143,24 @@ pub fn judge(
         },
     };
     match &outcome {
-        Outcome::Stuck { limit_secs } => findings.push(Finding::plain(
-            FindingKind::Stuck,
-            format!("stuck after {scenario}"),
+        Outcome::Stuck { limit_secs } => findings.push(stuck_finding(
+            scenario,
+            *limit_secs,
+            run,
+            filter,
             format!(
-                "neither recovered nor gave up within {limit_secs} s after {scenario} (a waiter that never wakes?)"
-            ),
-            format!(
-                "$ {}\n--- stdout (end) ---\n{}\n--- stderr (end) ---\n{}",
-                run.command, run.stdout_tail, run.stderr_tail
+                "$ {}\n--- stdout (end) ---\n{}\n--- stderr (end) ---\n{}{}",
+                run.command,
+                run.stdout_tail,
+                run.stderr_tail,
+                if run.stuck_evidence.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        "\n--- when stuck (--on-stuck) ---\n{}",
+                        run.stuck_evidence.trim_end()
+                    )
+                }
             ),
         )),
         Outcome::Crashed { how } if halting.is_none() => findings.push(Finding::plain(
@@ -166,6 +176,44 @@ pub fn judge(
     }
     findings.extend(violations);
     Judgement { outcome, findings }
+}
+
+/// The STUCK finding: named by where the client's threads wait when the
+/// `--on-stuck` evidence holds debugger stacks (the same hang reached by
+/// several scenarios is then one finding), else by the scenario.
+fn stuck_finding(
+    scenario: Scenario,
+    limit_secs: u64,
+    run: &ClientRun,
+    filter: &FrameFilter,
+    report: String,
+) -> Finding {
+    let threads = stuck::waiting_threads(&run.stuck_evidence);
+    let parts = stuck::signature_parts(&threads, filter, sanitizer::SIGNATURE_FRAMES);
+    if parts.is_empty() {
+        return Finding::plain(
+            FindingKind::Stuck,
+            format!("stuck after {scenario}"),
+            format!(
+                "neither recovered nor gave up within {limit_secs} s after {scenario} (a waiter that never wakes?)"
+            ),
+            report,
+        );
+    }
+    let mut f = Finding::plain(
+        FindingKind::Stuck,
+        "stuck",
+        format!(
+            "stuck waiting in {} (after {scenario}, stopped at {limit_secs} s)",
+            parts.join("; ")
+        ),
+        report,
+    );
+    let per_thread: Vec<(&str, Vec<String>)> =
+        parts.into_iter().map(|p| ("waiting", vec![p])).collect();
+    f.signature = Signature::from_parts(FindingKind::Stuck, "stuck", &per_thread);
+    f.stacks = threads;
+    f
 }
 
 #[cfg(all(test, not(feature = "loom")))]
@@ -184,6 +232,7 @@ mod tests {
             stderr_tail: String::new(),
             stderr: stderr.into(),
             stdout: String::new(),
+            stuck_evidence: String::new(),
         }
     }
 
@@ -254,6 +303,49 @@ mod tests {
         // Through the shell's 128 + signal status too.
         let (o, _) = outcome(&run(Exit::Exited { code: 134 }, None, ""), false);
         assert!(matches!(o, Outcome::Crashed { how } if how.starts_with("SIGABRT")));
+    }
+
+    #[test]
+    fn a_stuck_client_is_named_by_where_it_waits_when_its_stacks_are_known() {
+        let term = Exit::Signaled {
+            signal: libc::SIGTERM,
+            name: "SIGTERM".into(),
+        };
+        let mut r = run(term, Some(StopReason::TimeLimit), "");
+        let plain = judge(
+            Scenario::CutMidRecord,
+            &r,
+            false,
+            Vec::new(),
+            Duration::from_secs(10),
+            &FrameFilter::default(),
+        );
+        assert_eq!(
+            plain.findings[0].signature.text,
+            "STUCK stuck after cut-mid-record"
+        );
+        r.stuck_evidence = "Thread 2 (Thread 0x1 (LWP 7) \"nng:task\"):\n\
+            #0  __futex_abstimed_wait_common64 (private=0) at ./nptl/futex-internal.c:57\n\
+            #1  0x1 in nni_cv_wait (cv=0x2) at /n/thread.c:51\n\
+            #2  0x2 in nng_aio_wait (aio=0x3) at /n/nng.c:2105\n\
+            #3  0x3 in nng_mqtt_subscribe (sock=...) at /n/mqtt_public.c:1031\n\
+            #4  0x4 in connect_cb (p=...) at /c/client.c:1681\n"
+            .into();
+        let named = judge(
+            Scenario::CutMidRecord,
+            &r,
+            false,
+            Vec::new(),
+            Duration::from_secs(10),
+            &FrameFilter::default(),
+        );
+        let f = &named.findings[0];
+        assert_eq!(
+            f.signature.text,
+            "STUCK stuck | waiting: nng_mqtt_subscribe > connect_cb"
+        );
+        assert!(f.title.contains("after cut-mid-record"), "{}", f.title);
+        assert_eq!(f.stacks.len(), 1);
     }
 
     #[test]

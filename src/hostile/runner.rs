@@ -100,6 +100,10 @@ pub struct Launch {
     pub settle: Duration,
     /// Variables added to its environment.
     pub env: Vec<(String, String)>,
+    /// Run for each process of the client's group (shells left out), with
+    /// `{pid}` filled in, when it is stopped at the time limit: e.g. a
+    /// debugger printing every thread's stack, the evidence of a STUCK.
+    pub on_stuck: Option<String>,
 }
 
 /// Why the harness stopped the client.
@@ -156,6 +160,9 @@ pub struct ClientRun {
     /// Its whole standard output (up to 1 MiB).
     #[serde(skip)]
     pub stdout: String,
+    /// What the `on_stuck` command printed, when it ran.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub stuck_evidence: String,
 }
 
 /// Signals that mean the process crashed (as opposed to being told to
@@ -299,6 +306,10 @@ pub async fn run(
         () = tokio::time::sleep(launch.limit) => (None, Some(StopReason::TimeLimit)),
         () = wait_recovered => (None, Some(StopReason::Recovered)),
     };
+    let mut stuck_evidence = String::new();
+    if let (Some(StopReason::TimeLimit), Some(hook)) = (stopped, &launch.on_stuck) {
+        stuck_evidence = inspect_group(pid, hook).await;
+    }
     let (status, killed) = match status {
         Some(status) => (Some(status), false),
         None => {
@@ -322,7 +333,72 @@ pub async fn run(
         stderr_tail: tail(&stderr),
         stderr,
         stdout,
+        stuck_evidence,
     })
+}
+
+/// The processes of the group `pgid` leads, shells left out, from /proc.
+fn group_members(pgid: u32) -> Vec<u32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let mut pids: Vec<u32> = dir
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            // /proc/PID/stat: "pid (comm) state ppid pgrp ..."; comm may
+            // hold spaces and parentheses, so count from the last ')'.
+            let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+                return false;
+            };
+            let Some((head, rest)) = stat.rsplit_once(')') else {
+                return false;
+            };
+            let comm = head.split_once('(').map_or("", |(_, c)| c);
+            let pgrp = rest
+                .split_whitespace()
+                .nth(2)
+                .and_then(|g| g.parse::<u32>().ok());
+            pgrp == Some(pgid) && !matches!(comm, "sh" | "dash" | "bash")
+        })
+        .collect();
+    pids.sort_unstable();
+    pids
+}
+
+/// Runs `hook` (with `{pid}`) for every process of the group `pid` leads;
+/// returns what it printed, at most 64 KiB per process.
+async fn inspect_group(pid: Option<u32>, hook: &str) -> String {
+    let Some(pgid) = pid else {
+        return String::new();
+    };
+    let mut out = String::new();
+    for member in group_members(pgid) {
+        let cmd = hook.replace("{pid}", &member.to_string());
+        let run = Command::new("sh")
+            .arg("-c")
+            .arg(&cmd)
+            .stdin(Stdio::null())
+            .kill_on_drop(true)
+            .output();
+        let text = match tokio::time::timeout(Duration::from_secs(30), run).await {
+            Ok(Ok(o)) => {
+                let mut t = String::from_utf8_lossy(&o.stdout).into_owned();
+                t.push_str(&String::from_utf8_lossy(&o.stderr));
+                t
+            }
+            Ok(Err(e)) => format!("cannot run `{cmd}`: {e}"),
+            Err(_) => format!("`{cmd}` did not finish within 30 s"),
+        };
+        let cut = (0..=text.len().min(64 << 10))
+            .rev()
+            .find(|i| text.is_char_boundary(*i))
+            .unwrap_or(0);
+        out.push_str(&format!(
+            "$ {cmd}\n{}\n",
+            text.get(..cut).unwrap_or_default()
+        ));
+    }
+    out
 }
 
 fn signal_group(pid: Option<u32>, signal: i32) {
@@ -392,6 +468,7 @@ mod tests {
             },
             settle: Duration::from_millis(50),
             env: vec![("MQTLS_RUNNER_TEST".into(), "set".into())],
+            on_stuck: Some("echo inspected {pid}".into()),
         }
     }
 
@@ -429,6 +506,8 @@ mod tests {
         let started = Instant::now();
         let r = run_for("trap '' TERM; sleep 30 & sleep 30", 300);
         assert!(r.killed, "{r:?}");
+        // The stuck hook saw both sleeps (and not the shell).
+        assert_eq!(r.stuck_evidence.matches("\ninspected ").count(), 2, "{r:?}");
         assert!(started.elapsed() < Duration::from_secs(5));
     }
 

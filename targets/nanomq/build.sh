@@ -19,14 +19,16 @@
 #
 # Other options:
 #   --variant NAME   asan (default): AddressSanitizer + LeakSanitizer +
-#                    UndefinedBehaviorSanitizer.
+#                    UndefinedBehaviorSanitizer; plain: no sanitizer.
 #                    shim: asan plus mqtls-shim, the project's ledger linked
 #                    in with -Wl,--wrap for every function of
 #                    shim/wrapped.txt (docs/shim.md); the library is built
 #                    with cargo first (release; MQTLS_SHIM_PROFILE=debug for
 #                    the debug build, MQTLS_SHIM_LIB=FILE to link another).
 #                    Variants are the `case` in variant_flags below: add one
-#                    there (compiler flags, link flags, extra libraries).
+#                    there (compiler flags, link flags such as -Wl,--wrap=...,
+#                    extra cmake options); EXTRA_C_FLAGS and EXTRA_LINK_FLAGS
+#                    are appended to any variant.
 #   --targets "A B"  ninja targets (default: "nanomq_cli nanomq")
 #   --out DIR        where to build (default: target/nanomq, ignored by git)
 #   --jobs N         parallel compile jobs (default: the number of cores)
@@ -80,6 +82,13 @@ variant_flags() {
             link_flags="-fsanitize=address,undefined"
             cmake_extra=()
             ;;
+        plain)
+            # No sanitizer: to check a finding that is not a sanitizer's
+            # (a hang) does not depend on one.
+            c_flags="-fno-omit-frame-pointer"
+            link_flags=""
+            cmake_extra=()
+            ;;
         shim)
             c_flags="-fsanitize=address,undefined -fno-omit-frame-pointer"
             local wrap
@@ -89,7 +98,7 @@ variant_flags() {
             # Rust's standard library needs these (rustc --print native-static-libs).
             cmake_extra=("-DCMAKE_C_STANDARD_LIBRARIES=$shim_lib -lgcc_s -lutil -lrt -lpthread -lm -ldl")
             ;;
-        *) die "no variant called '$variant' (known: asan, shim; add one in variant_flags)" ;;
+        *) die "no variant called '$variant' (known: asan, plain, shim; add one in variant_flags)" ;;
     esac
     c_flags="$c_flags ${EXTRA_C_FLAGS:-}"
     link_flags="$link_flags ${EXTRA_LINK_FLAGS:-}"

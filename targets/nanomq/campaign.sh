@@ -79,6 +79,12 @@ if [ -z "$mqtls" ]; then
 fi
 [ -x "$mqtls" ] || die "no mqtls binary at $mqtls"
 
+# A client stuck at the limit: where each of its threads waits is the evidence.
+stuck_opts=()
+if command -v gdb >/dev/null 2>&1; then
+    stuck_opts=(--on-stuck "gdb -p {pid} -batch -ex 'thread apply all bt 16'")
+fi
+
 targets="nanomq_cli"
 [ "$probe" = 1 ] && targets="nanomq_cli nanomq"
 # A target built with the shim (--variant shim) reads its suppressions: the
@@ -95,7 +101,7 @@ for state in $states; do
     say "$state: hostile-broker against nanomq_cli sub (${scenarios[*]}, $repeat run(s) each)"
     # 1 means findings: a result, read from the report.
     "$mqtls" hostile-broker "${scenarios[@]}" --repeat "$repeat" \
-        --timeout "$timeout" --suback-delay "$suback_delay" --leak-check-on-stop \
+        --timeout "$timeout" --suback-delay "$suback_delay" --leak-check-on-stop "${stuck_opts[@]}" \
         --client-cmd "$bin/nanomq_cli sub -h {host} -p {port} -t topic3 -s --cafile {cafile}" \
         --report-dir "$out/$state" >"$out/$state.log" 2>&1 \
         || [ $? -eq 1 ] || { tail -20 "$out/$state.log" >&2; die "hostile-broker failed for $state (log: $out/$state.log)"; }
