@@ -9,7 +9,7 @@ use crate::config::Config;
 use crate::report::Report;
 use crate::sites::{self, Stack};
 use crate::tracker::{KindReader, Tracker};
-use mqtls_harness::sync::{Mutex, lock};
+use crate::sync::{Mutex, lock};
 use std::ffi::{CStr, c_char, c_int, c_void};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::OnceLock;

@@ -24,6 +24,7 @@ mod ffi;
 pub mod report;
 pub mod sites;
 pub mod suppress;
+mod sync;
 mod threads;
 pub mod tracker;
 

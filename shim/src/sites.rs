@@ -9,7 +9,7 @@
 //! executable, PIE load address included), and the report's sites are
 //! rewritten.
 
-use mqtls_harness::sync::{Mutex, lock};
+use crate::sync::{Mutex, lock};
 use std::collections::HashMap;
 
 /// Return addresses of one wrapped call, innermost first: the wrapper's

@@ -6,7 +6,7 @@
 //! thread after the first of a name gets a number: `nng:task`, `nng:task#2`.
 
 use mqtls_harness::ledger;
-use mqtls_harness::sync::{Mutex, lock};
+use crate::sync::{Mutex, lock};
 use std::cell::Cell;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};

@@ -4,7 +4,7 @@
 use super::{Abandoned, Aio, AliasNote, Call, FreedAio, Slot, State, Tracker, dangling, now_ms};
 use crate::sites::Stack;
 use mqtls_harness::ledger::{MsgKind, Outcome, ViolationKind};
-use mqtls_harness::sync::lock;
+use crate::sync::lock;
 
 impl Tracker {
     /// `nni_aio_init` / `nni_aio_alloc` set up the aio at `aio`.

@@ -3,7 +3,7 @@
 use super::{Call, Freed, Msg, State, Tracker, dangling};
 use crate::sites::Stack;
 use mqtls_harness::ledger::{MsgKind, ViolationKind, current_actor};
-use mqtls_harness::sync::lock;
+use crate::sync::lock;
 
 /// Marks a replace token whose release was already recorded.
 const RELEASED: u64 = 1 << 63;

@@ -22,7 +22,8 @@ mod recent;
 use crate::sites::{Sites, Stack};
 use crate::threads::{self, ThreadId};
 use mqtls_harness::ledger::{Actor, Ledger, Mode, MsgKind, MsgRef, MsgWatch, Op, OpKind};
-use mqtls_harness::sync::{Arc, Mutex, MutexGuard, lock};
+use crate::sync::{Mutex, MutexGuard, lock};
+use mqtls_harness::sync::Arc;
 use recent::Recent;
 use std::collections::HashMap;
 
