@@ -3,7 +3,7 @@
 
 use super::CliError;
 use crate::hostile::campaign::{self, Pki, Plan};
-use crate::hostile::finding::FrameFilter;
+use crate::hostile::finding::{FrameFilter, summary_line};
 use crate::hostile::leak_check::{self, LeakCheck};
 use crate::hostile::runner::{StopPlan, signal_number};
 use crate::hostile::scenario::{Scenario, Settings};
@@ -237,23 +237,12 @@ pub fn run(args: Args) -> Result<i32, CliError> {
                 .outcome
                 .as_ref()
                 .map_or_else(|| "(no client command)".to_owned(), |o| o.describe());
-            let findings = r
-                .findings
-                .iter()
-                .map(|f| format!("{} {}", f.kind, f.bug_type))
-                .fold(Vec::<String>::new(), |mut seen, f| {
-                    if !seen.contains(&f) {
-                        seen.push(f);
-                    }
-                    seen
-                })
-                .join(", ");
             println!(
                 "{:<22} run {:<3} {:<38} {}",
                 scenario.name(),
                 r.repeat,
                 outcome,
-                if findings.is_empty() { "-" } else { &findings }
+                summary_line(&r.findings)
             );
         },
     ))?;

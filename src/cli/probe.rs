@@ -4,16 +4,16 @@
 use super::CliError;
 use super::hostile_broker::{seconds, stop_plan};
 use crate::hostile::broker_process::BrokerProcess;
-use crate::hostile::finding::{Finding, FindingKind, FrameFilter};
+use crate::hostile::finding::{Finding, FindingKind, FrameFilter, summary_line};
 use crate::hostile::leak_check::{self, LeakCheck};
 use crate::hostile::probe::{self, MAX_CONNECTIONS, ProbeSettings};
-use crate::hostile::raw_client::{Target, liveness};
+use crate::hostile::raw_client::Target;
 use crate::hostile::runner::Exit;
 use crate::hostile::shim::{self, ShimReports};
 use crate::hostile::{HostileError, address, report, sanitizer};
 use crate::tls::ClientTlsOptions;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Probe an external broker: malformed packets, dropped subscriptions, cut
 /// QoS 2 flows, broken and half-open handshakes, oversize packets, each
@@ -93,47 +93,6 @@ pub struct Args {
     /// Where to write probe.md and probe.json.
     #[arg(long, default_value = "reports/latest")]
     pub report_dir: PathBuf,
-}
-
-/// Waits until the broker serves a plain client, or fails with what it
-/// printed.
-async fn wait_serving(
-    broker: &mut BrokerProcess,
-    target: &Target,
-    limit: Duration,
-    step: Duration,
-) -> Result<(), HostileError> {
-    let started = Instant::now();
-    loop {
-        if let Some(exit) = broker.exited() {
-            broker.drain();
-            return Err(HostileError::BrokerNotServing {
-                addr: target.addr.to_string(),
-                reason: format!(
-                    "`{}` exited ({exit:?}) before serving; it printed:\n{}",
-                    broker.command,
-                    crate::hostile::runner::tail(&broker.stderr)
-                ),
-            });
-        }
-        if tokio::net::TcpStream::connect(target.addr).await.is_ok()
-            && liveness(target, 0, step).await.is_ok()
-        {
-            return Ok(());
-        }
-        if started.elapsed() > limit {
-            broker.drain();
-            return Err(HostileError::BrokerNotServing {
-                addr: target.addr.to_string(),
-                reason: format!(
-                    "`{}` did not serve within {limit:?}; it printed:\n{}",
-                    broker.command,
-                    crate::hostile::runner::tail(&broker.stderr)
-                ),
-            });
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
 }
 
 /// Runs the subcommand: exit status 1 when the broker stopped serving.
@@ -224,7 +183,7 @@ pub fn run(args: Args) -> Result<i32, CliError> {
                     None => env,
                 };
                 let mut b = BrokerProcess::start(cmd, &env)?;
-                if let Err(e) = wait_serving(&mut b, &target, start_limit, settings.step).await {
+                if let Err(e) = b.wait_serving(&target, start_limit, settings.step).await {
                     b.stop(stop).await;
                     return Err(e);
                 }
@@ -240,13 +199,12 @@ pub fn run(args: Args) -> Result<i32, CliError> {
             broker.as_mut(),
             &filter,
             |r| {
-                let findings = r
-                    .findings
-                    .iter()
-                    .map(|f| format!("{} {}", f.kind, f.bug_type))
-                    .collect::<Vec<_>>()
-                    .join(", ");
-                println!("{:<40} {:<16} {}", r.name, r.verdict.label(), findings);
+                println!(
+                    "{:<40} {:<16} {}",
+                    r.name,
+                    r.verdict.label(),
+                    summary_line(&r.findings)
+                );
             },
         )
         .await;
@@ -263,11 +221,18 @@ pub fn run(args: Args) -> Result<i32, CliError> {
                 at_stop.push(Finding::plain(
                     FindingKind::Crash,
                     "broker exited during the probe",
-                    format!("the broker exited during the probe ({exit:?})"),
+                    format!("the broker exited during the probe ({exit})"),
                     rest.clone(),
                 ));
             }
-            println!("broker stopped: {exit:?}{}", if killed { " (killed after the grace period)" } else { "" });
+            println!(
+                "broker stopped: {exit}{}",
+                if killed {
+                    " (killed after the grace period)"
+                } else {
+                    ""
+                }
+            );
         }
         Ok::<_, HostileError>((results?, at_stop))
     })?;

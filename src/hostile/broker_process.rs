@@ -4,7 +4,9 @@
 //! gives LeakSanitizer its chance.
 
 use super::HostileError;
+use super::raw_client::{Target, liveness};
 use super::runner::{self, Exit, StopPlan};
+use std::time::{Duration, Instant};
 use tokio::io::AsyncReadExt;
 use tokio::process::Child;
 use tokio::sync::mpsc;
@@ -77,6 +79,40 @@ impl BrokerProcess {
         text
     }
 
+    /// Waits until it serves a plain client (the probe's liveness check,
+    /// each `step` at most), for up to `limit`; fails with what it printed.
+    pub async fn wait_serving(
+        &mut self,
+        target: &Target,
+        limit: Duration,
+        step: Duration,
+    ) -> Result<(), HostileError> {
+        let started = Instant::now();
+        loop {
+            let why = match self.exited() {
+                Some(exit) => Some(format!("exited ({exit}) before serving")),
+                None if started.elapsed() > limit => {
+                    Some(format!("did not serve within {limit:?}"))
+                }
+                None => None,
+            };
+            if let Some(why) = why {
+                self.drain();
+                return Err(HostileError::BrokerDidNotStart {
+                    command: self.command.clone(),
+                    why,
+                    output: runner::tail(&self.stderr),
+                });
+            }
+            if tokio::net::TcpStream::connect(target.addr).await.is_ok()
+                && liveness(target, 0, step).await.is_ok()
+            {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
     /// How it ended, if it did.
     pub fn exited(&mut self) -> Option<Exit> {
         match self.child.try_wait() {
@@ -102,7 +138,7 @@ impl BrokerProcess {
             _ => runner::stop_group(&mut self.child, plan, &[&self.reader]).await,
         };
         // The reader ends once every writer of the pipes is gone.
-        let _ = tokio::time::timeout(std::time::Duration::from_secs(1), &mut self.reader).await;
+        let _ = tokio::time::timeout(Duration::from_secs(1), &mut self.reader).await;
         let rest = self.drain();
         (runner::exit_of(status), killed, rest)
     }

@@ -3,7 +3,7 @@
 //! judgement (outcome and findings).
 
 use super::HostileError;
-use super::finding::{Finding, FrameFilter};
+use super::finding::{Finding, FrameFilter, serialize_signature_ids};
 use super::outcome::{self, Outcome};
 use super::runner::{self, ClientRun, Launch, Placeholders, StopPlan};
 use super::scenario::{Scenario, Settings};
@@ -36,13 +36,7 @@ impl Pki {
     /// the returned value is dropped).
     pub fn generate() -> Result<Pki, HostileError> {
         let pki = certs_gen::Pki::generate(&certs_gen::PkiOptions::default())?;
-        let dir = tempfile::Builder::new()
-            .prefix("mqtls-hostile-")
-            .tempdir()
-            .map_err(|source| HostileError::File {
-                path: std::env::temp_dir(),
-                source,
-            })?;
+        let dir = super::temp_dir("mqtls-hostile-")?;
         pki.write_pem(dir.path(), false)?;
         let p = dir.path();
         let server = ServerTlsOptions::from_files(p.join("server.pem"), p.join("server.key"))
@@ -124,7 +118,7 @@ pub struct RunResult {
     /// What the client did that a correct one never does (sanitizer
     /// reports, leaks, broken rules, stuck, crashed); the report lists each
     /// once, so a run names them by signature.
-    #[serde(serialize_with = "signature_ids")]
+    #[serde(serialize_with = "serialize_signature_ids")]
     pub findings: Vec<Finding>,
     /// True when the plain broker's message reached the client.
     pub delivered: bool,
@@ -132,10 +126,6 @@ pub struct RunResult {
     pub client: Option<ClientRun>,
     /// What the broker saw.
     pub server: ServerRecord,
-}
-
-fn signature_ids<S: serde::Serializer>(findings: &[Finding], s: S) -> Result<S::Ok, S::Error> {
-    s.collect_seq(findings.iter().map(|f| &f.signature.id))
 }
 
 /// Every run of one scenario.

@@ -27,13 +27,7 @@ pub struct LeakCheck {
 impl LeakCheck {
     /// Compiles the helper with `$CC` (default `cc`).
     pub fn build() -> Result<LeakCheck, HostileError> {
-        let dir = tempfile::Builder::new()
-            .prefix("mqtls-leak-check-")
-            .tempdir()
-            .map_err(|source| HostileError::File {
-                path: std::env::temp_dir(),
-                source,
-            })?;
+        let dir = super::temp_dir("mqtls-leak-check-")?;
         let source = dir.path().join("lsan_on_signal.c");
         let library = dir.path().join("lsan_on_signal.so");
         std::fs::write(&source, SOURCE).map_err(|source_err| HostileError::File {

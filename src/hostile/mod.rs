@@ -47,5 +47,5 @@ pub mod shim;
 pub mod stuck;
 pub mod verdict;
 
-pub use error::HostileError;
+pub use error::{HostileError, temp_dir};
 pub use scenario::Scenario;

@@ -188,9 +188,8 @@ fn stuck_finding(
     filter: &FrameFilter,
     report: String,
 ) -> Finding {
-    let threads = stuck::waiting_threads(&run.stuck_evidence);
-    let parts = stuck::signature_parts(&threads, filter, sanitizer::SIGNATURE_FRAMES);
-    if parts.is_empty() {
+    let mut threads = stuck::waiting_threads(&run.stuck_evidence);
+    let Some((index, waiter)) = stuck::waiter(&threads, filter, sanitizer::SIGNATURE_FRAMES) else {
         return Finding::plain(
             FindingKind::Stuck,
             format!("stuck after {scenario}"),
@@ -199,19 +198,29 @@ fn stuck_finding(
             ),
             report,
         );
-    }
+    };
+    // The waiter first, then the other threads that were waiting.
+    let first = threads.remove(index);
+    threads.insert(0, first);
+    let others = stuck::describe(
+        threads.get(1..).unwrap_or_default(),
+        filter,
+        sanitizer::SIGNATURE_FRAMES,
+    );
     let mut f = Finding::plain(
         FindingKind::Stuck,
         "stuck",
         format!(
-            "stuck waiting in {} (after {scenario}, stopped at {limit_secs} s)",
-            parts.join("; ")
+            "stuck waiting in {waiter}{} (after {scenario}, stopped at {limit_secs} s)",
+            if others.is_empty() {
+                String::new()
+            } else {
+                format!("; also waiting: {}", others.join("; "))
+            }
         ),
         report,
     );
-    let per_thread: Vec<(&str, Vec<String>)> =
-        parts.into_iter().map(|p| ("waiting", vec![p])).collect();
-    f.signature = Signature::from_parts(FindingKind::Stuck, "stuck", &per_thread);
+    f.signature = Signature::from_parts(FindingKind::Stuck, "stuck", &[("waiting", vec![waiter])]);
     f.stacks = threads;
     f
 }

@@ -7,7 +7,7 @@
 
 use super::HostileError;
 use super::broker_process::BrokerProcess;
-use super::finding::{Finding, FrameFilter, Rule};
+use super::finding::{Finding, FrameFilter, Rule, serialize_signature_ids};
 use super::packets;
 use super::protocol;
 use super::raw_client::{RawClient, Target, liveness};
@@ -77,12 +77,8 @@ pub struct ProbeResult {
     /// What the broker did that the specification forbids, and what its
     /// sanitizers reported during the scenario; the report lists each once,
     /// so a scenario names them by signature.
-    #[serde(serialize_with = "signature_ids")]
+    #[serde(serialize_with = "serialize_signature_ids")]
     pub findings: Vec<Finding>,
-}
-
-fn signature_ids<S: serde::Serializer>(findings: &[Finding], s: S) -> Result<S::Ok, S::Error> {
-    s.collect_seq(findings.iter().map(|f| &f.signature.id))
 }
 
 /// The probe's knobs.
@@ -389,7 +385,14 @@ fn plan(settings: &ProbeSettings, corpus: Vec<Malformed>) -> Vec<Planned> {
             } else {
                 format!("malformed/{}", m.name)
             },
-            description: format!("{}; the broker must close the connection", m.why),
+            description: if m.rule.is_some() {
+                format!("{}; the broker must close the connection", m.why)
+            } else {
+                format!(
+                    "{}, sent after CONNECT; whatever it does, the broker must keep serving",
+                    m.why
+                )
+            },
             kind: Kind::Malformed(m),
         })
         .collect();
@@ -520,7 +523,7 @@ pub async fn run(
             }
             findings.extend(sanitizer::findings(&b.drain(), filter));
             if let Some(exit) = b.exited() {
-                liveness_text.push_str(&format!(" (the broker exited: {exit:?})"));
+                liveness_text.push_str(&format!(" (the broker exited: {exit})"));
             }
         }
         let result = ProbeResult {

@@ -119,20 +119,22 @@ pub fn findings_markdown(v: &Verdict, quotes: bool) -> String {
     s
 }
 
+/// How many of the verdict's findings are memory (sanitizer and leak) and
+/// protocol findings.
+fn memory_and_protocol(v: &Verdict) -> (usize, usize) {
+    let count =
+        |keep: fn(FindingKind) -> bool| v.findings.iter().filter(|f| keep(f.finding.kind)).count();
+    (
+        count(FindingKind::is_memory),
+        count(|k| k == FindingKind::Protocol),
+    )
+}
+
 /// The hostile-broker report as markdown (`quotes`: with every finding's
 /// evidence quoted whole).
 pub fn broker_markdown(v: &Verdict, results: &[ScenarioResult], quotes: bool) -> String {
     let mut s = String::from("# mqtls hostile-broker\n\n");
-    let memory = v
-        .findings
-        .iter()
-        .filter(|f| f.finding.kind.is_memory())
-        .count();
-    let protocol = v
-        .findings
-        .iter()
-        .filter(|f| f.finding.kind == FindingKind::Protocol)
-        .count();
+    let (memory, protocol) = memory_and_protocol(v);
     if results
         .iter()
         .all(|r| r.runs.iter().all(|run| run.client.is_none()))
@@ -237,16 +239,7 @@ pub fn probe_verdict(broker: &str, results: &[ProbeResult], at_stop: &[Finding])
 /// quoted whole).
 pub fn probe_markdown(v: &Verdict, results: &[ProbeResult], quotes: bool) -> String {
     let stopped = results.iter().filter(|r| r.verdict.stopped()).count();
-    let memory = v
-        .findings
-        .iter()
-        .filter(|f| f.finding.kind.is_memory())
-        .count();
-    let protocol = v
-        .findings
-        .iter()
-        .filter(|f| f.finding.kind == FindingKind::Protocol)
-        .count();
+    let (memory, protocol) = memory_and_protocol(v);
     let mut s = format!(
         "# mqtls probe\n\nBroker under test: {}. Scenarios after which it stopped serving: **{stopped}**. \
          Findings: **{}** (protocol: {protocol}, sanitizer and leak: {memory}).\n\n\

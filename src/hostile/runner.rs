@@ -136,6 +136,16 @@ pub enum Exit {
     Unknown,
 }
 
+impl std::fmt::Display for Exit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Exit::Exited { code } => write!(f, "exit status {code}"),
+            Exit::Signaled { name, .. } => write!(f, "killed by {name}"),
+            Exit::Unknown => f.write_str("exit status unknown"),
+        }
+    }
+}
+
 /// One run of the client under test.
 #[derive(Debug, Clone, Serialize)]
 pub struct ClientRun {

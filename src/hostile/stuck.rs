@@ -52,14 +52,46 @@ pub fn waiting_threads(bt: &str) -> Vec<Stack> {
         .collect()
 }
 
-/// The names a signature takes from each waiting thread: its first
-/// significant frames above the wait primitives, sorted, so the order gdb
-/// lists threads in does not matter.
-pub fn signature_parts(threads: &[Stack], filter: &FrameFilter, depth: usize) -> Vec<String> {
+/// The waiter a signature is named after, and its names: of the waiting
+/// threads, a worker before the main thread (which usually waits for the
+/// worker), then the one with the longest chain of the program's own
+/// frames above its wait (the most specific wait), and its first `depth`
+/// significant frames above the wait. Which other threads happen to be
+/// waiting at that moment (a reaper mid-teardown) varies from run to run;
+/// the waiter does not.
+pub fn waiter(threads: &[Stack], filter: &FrameFilter, depth: usize) -> Option<(usize, String)> {
+    let (Ok(wait), Ok(infra)) = (Regex::new(WAIT), Regex::new(INFRASTRUCTURE)) else {
+        return None;
+    };
+    let chain = |t: &Stack| -> Vec<Frame> {
+        t.frames
+            .iter()
+            .skip_while(|f| wait.is_match(&f.function))
+            .filter(|f| filter.is_significant(f) && !infra.is_match(&f.function))
+            .cloned()
+            .collect()
+    };
+    let is_main = |t: &Stack| t.heading.starts_with("Thread 1 ");
+    let (index, best) = threads
+        .iter()
+        .enumerate()
+        .max_by_key(|(_, t)| (!is_main(t), chain(t).len()))?;
+    let above: Vec<Frame> = best
+        .frames
+        .iter()
+        .skip_while(|f| wait.is_match(&f.function))
+        .cloned()
+        .collect();
+    let names = filter.top(&above, depth).join(" > ");
+    (!names.is_empty()).then_some((index, names))
+}
+
+/// `nng_mqtt_subscribe > connect_cb` for each waiting thread, for titles.
+pub fn describe(threads: &[Stack], filter: &FrameFilter, depth: usize) -> Vec<String> {
     let Ok(wait) = Regex::new(WAIT) else {
         return Vec::new();
     };
-    let mut parts: Vec<String> = threads
+    threads
         .iter()
         .map(|t| {
             let above: Vec<Frame> = t
@@ -71,10 +103,7 @@ pub fn signature_parts(threads: &[Stack], filter: &FrameFilter, depth: usize) ->
             filter.top(&above, depth).join(" > ")
         })
         .filter(|p| !p.is_empty())
-        .collect();
-    parts.sort();
-    parts.dedup();
-    parts
+        .collect()
 }
 
 /// Parses a gdb frame line: `#11 0x000055eb6ffe3062 in nng_mqtt_subscribe
@@ -131,6 +160,7 @@ Thread 9 (Thread 0x7fbdf2df86c0 (LWP 14105) "nng:task"):
 #10 0x000055eb6ff1f296 in nng_aio_wait (aio=0x615000030500) at /src/nng/src/nng.c:2105
 #11 0x000055eb6ffe3062 in nng_mqtt_subscribe (sock=..., sbs=0x1, count=1, pl=0x0) at /src/nng/src/supplemental/mqtt/mqtt_public.c:1031
 #12 0x000055f5f7a9d060 in connect_cb (p=..., ev=NNG_PIPE_EV_ADD_POST, arg=0x6) at /src/nanomq_cli/client.c:1681
+#13 0x000055f5f7b0c5a5 in nni_pipe_run_cb (p=0x9, ev=NNG_PIPE_EV_ADD_POST) at /src/nng/src/core/socket.c:1819
 #16 0x000055f5f7b12a81 in nni_taskq_thread (self=0x7) at /src/nng/src/core/taskq.c:47
 
 Thread 8 (Thread 0x7fbdf35f96c0 (LWP 14104) "nng:task"):
@@ -141,12 +171,52 @@ Thread 8 (Thread 0x7fbdf35f96c0 (LWP 14104) "nng:task"):
 "#;
 
     #[test]
+    fn the_waiter_is_the_deepest_wait_whoever_else_waits() {
+        // The main thread waits for the dialer as deep as the worker waits
+        // for its SUBACK, and a reaper may or may not be mid-teardown: the
+        // worker is the waiter either way.
+        let main = "Thread 1 (Thread 0x1 (LWP 1) \"nanomq_cli\"):\n\
+            #0  __futex_abstimed_wait_common64 (p=0) at ./nptl/futex-internal.c:57\n\
+            #1  0x1 in nni_aio_wait (aio=0x1) at /n/aio.c:316\n\
+            #2  0x2 in nni_dialer_start (d=0x1) at /n/dialer.c:443\n\
+            #3  0x3 in nng_dialer_start (did=...) at /n/nng.c:776\n\
+            #4  0x4 in create_client (s=0x1) at /c/client.c:1823\n\
+            #5  0x5 in client (argc=11) at /c/client.c:1902\n\
+            #6  0x6 in subscribe_start (argc=11) at /c/client.c:1946\n\
+            #7  0x7 in main (argc=11) at /c/main.c:120\n";
+        let reaper = "Thread 11 (Thread 0x2 (LWP 2) \"nng:reap2\"):\n\
+            #0  __futex_abstimed_wait_common64 (p=0) at ./nptl/futex-internal.c:57\n\
+            #1  0x1 in nni_cv_wait (cv=0x1) at /n/thread.c:51\n\
+            #2  0x2 in pipe_destroy (arg=0x1) at /n/pipe.c:60\n\
+            #3  0x3 in reap_worker (arg=0x1) at /n/reap.c:70\n";
+        let f = FrameFilter::default();
+        for bt in [format!("{reaper}{BT}{main}"), format!("{BT}{main}")] {
+            let threads = waiting_threads(&bt);
+            let (index, names) = waiter(&threads, &f, 2).unwrap();
+            assert_eq!(names, "nng_mqtt_subscribe > connect_cb", "{bt}");
+            assert!(threads[index].heading.starts_with("Thread 9 "));
+        }
+        let all = waiting_threads(&format!("{reaper}{BT}{main}"));
+        assert_eq!(
+            describe(&all, &f, 2),
+            [
+                "pipe_destroy > reap_worker",
+                "nng_mqtt_subscribe > connect_cb",
+                "nni_dialer_start > nng_dialer_start"
+            ]
+        );
+    }
+
+    #[test]
     fn idle_workers_are_left_out_and_the_waiter_named() {
         let threads = waiting_threads(BT);
         assert_eq!(threads.len(), 1, "{threads:#?}");
         assert!(threads[0].heading.starts_with("Thread 9 "));
-        let parts = signature_parts(&threads, &FrameFilter::default(), 2);
-        assert_eq!(parts, ["nng_mqtt_subscribe > connect_cb"]);
+        let (index, names) = waiter(&threads, &FrameFilter::default(), 2).unwrap();
+        assert_eq!(
+            (index, names.as_str()),
+            (0, "nng_mqtt_subscribe > connect_cb")
+        );
         let f = gdb_frame("#9  0x00007fcff9b278ec in ?? () from /lib/x86_64-linux-gnu/libc.so.6")
             .unwrap();
         assert_eq!(f.function, "??");
