@@ -4,6 +4,7 @@
 pub mod bench;
 pub mod detection;
 pub mod shim;
+pub mod soak;
 pub mod timeline;
 
 use crate::cli::CliError;
