@@ -8,8 +8,8 @@
 use crate::config::Config;
 use crate::report::Report;
 use crate::sites::{self, Stack};
-use crate::tracker::{KindReader, Tracker};
 use crate::sync::{Mutex, lock};
+use crate::tracker::{KindReader, Tracker};
 use std::ffi::{CStr, c_char, c_int, c_void};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::OnceLock;

@@ -5,8 +5,8 @@
 //! the main thread carries the program's name). Pools share a name, so each
 //! thread after the first of a name gets a number: `nng:task`, `nng:task#2`.
 
-use mqtls_harness::ledger;
 use crate::sync::{Mutex, lock};
+use mqtls_harness::ledger;
 use std::cell::Cell;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};

@@ -3,8 +3,8 @@
 
 use super::{Abandoned, Aio, AliasNote, Call, FreedAio, Slot, State, Tracker, dangling, now_ms};
 use crate::sites::Stack;
-use mqtls_harness::ledger::{MsgKind, Outcome, ViolationKind};
 use crate::sync::lock;
+use mqtls_harness::ledger::{MsgKind, Outcome, ViolationKind};
 
 impl Tracker {
     /// `nni_aio_init` / `nni_aio_alloc` set up the aio at `aio`.

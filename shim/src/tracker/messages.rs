@@ -2,8 +2,8 @@
 
 use super::{Call, Freed, Msg, State, Tracker, dangling};
 use crate::sites::Stack;
-use mqtls_harness::ledger::{MsgKind, ViolationKind, current_actor};
 use crate::sync::lock;
+use mqtls_harness::ledger::{MsgKind, ViolationKind, current_actor};
 
 /// Marks a replace token whose release was already recorded.
 const RELEASED: u64 = 1 << 63;

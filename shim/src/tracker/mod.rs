@@ -20,9 +20,9 @@ mod messages;
 mod recent;
 
 use crate::sites::{Sites, Stack};
+use crate::sync::{Mutex, MutexGuard, lock};
 use crate::threads::{self, ThreadId};
 use mqtls_harness::ledger::{Actor, Ledger, Mode, MsgKind, MsgRef, MsgWatch, Op, OpKind};
-use crate::sync::{Mutex, MutexGuard, lock};
 use mqtls_harness::sync::Arc;
 use recent::Recent;
 use std::collections::HashMap;
