@@ -314,10 +314,14 @@ impl<W: Wire> Sim<W> {
     /// after both sides already ran `connection_lost`, the other order from
     /// [`Sim::drop_link`]. A write in flight the other way fails first.
     pub fn drop_link_then_finish(&mut self, i: usize, dir: Dir, late: WriteResult) {
-        let job = self.links.get_mut(i).filter(|l| l.open).and_then(|l| match dir {
-            Dir::Up => l.up.take(),
-            Dir::Down => l.down.take(),
-        });
+        let job = self
+            .links
+            .get_mut(i)
+            .filter(|l| l.open)
+            .and_then(|l| match dir {
+                Dir::Up => l.up.take(),
+                Dir::Down => l.down.take(),
+            });
         self.end_link(i, Close::Abrupt);
         let Some(job) = job else { return };
         let Some(l) = self.links.get(i) else { return };
