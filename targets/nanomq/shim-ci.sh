@@ -6,7 +6,9 @@
 # says nothing, and the shim reports the SUBSCRIBE freed by the TLS write
 # completion while the user aio still points at it, every time (the fix
 # changed only the caller; the protocol still parks the SUBSCRIBE without a
-# reference of its own).
+# reference of its own). Then an ordinary subscribe on the same build
+# (shim-subscribe.sh: the reference broker answers it normally): the same
+# dangling slot reported, ASan silent.
 # Skips (exit 0, with a message) when the archives are absent.
 #
 #   targets/nanomq/shim-ci.sh [--mqtls PATH] [--out DIR]
@@ -40,4 +42,6 @@ fi
 MQTLS_SHIM_PROFILE="${MQTLS_SHIM_PROFILE:-debug}" "$here/campaign.sh" --states fixed --variant shim \
     --scenario close-before-suback --repeat 3 --timeout 10 --archives "$archives" \
     --mqtls "$mqtls" --out "$out" --expect "$here/expected-shim-ci.tsv"
+"$here/shim-subscribe.sh" "$root/target/nanomq/fixed-shim/bin/nanomq_cli" --expect dangling \
+    --mqtls "$mqtls" --out "$out/subscribe"
 echo "shim-ci.sh: the verdict holds"
