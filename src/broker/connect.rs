@@ -128,6 +128,15 @@ impl Broker {
             .get(&client_id)
             .and_then(|s| s.conn)
             .filter(|id| *id != conn.id);
+        // The old connection's session ends with it when its expiry is 0
+        // (3.1.1 clean session): the new connection does not inherit it,
+        // clean start or not (as mosquitto does).
+        let ends = c.clean_start
+            || (old.is_some()
+                && st
+                    .sessions
+                    .get(&client_id)
+                    .is_some_and(|s| s.expiry_secs == 0));
         if let Some(old_id) = old {
             if let Some(s) = st.sessions.get_mut(&client_id) {
                 s.conn = None;
@@ -150,19 +159,14 @@ impl Broker {
                 old_conn.outbox.poke();
             }
             if let Some(w) = st.wills.remove(&old_id) {
-                let session_ends = c.clean_start
-                    || st
-                        .sessions
-                        .get(&client_id)
-                        .is_none_or(|s| s.expiry_secs == 0);
-                if w.delay_secs == 0 || session_ends {
+                if w.delay_secs == 0 || ends {
                     self.route(st, None, w.msg, w.meta, now);
                 } else {
                     w.msg.release("takeover: delayed will discarded");
                 }
             }
         }
-        if c.clean_start {
+        if ends {
             self.end_session(st, &client_id, now);
         }
         let session_present = st.sessions.contains_key(&client_id);
@@ -175,9 +179,6 @@ impl Broker {
         session.expiry_secs = expiry_secs;
         session.window = window.max(1);
         session.max_packet_out = c.properties.maximum_packet_size;
-        // Resumed session state. (A takeover leaves the ids with the old
-        // connection's reader, which this connection cannot reach.)
-        p.awaiting_pubrel = std::mem::take(&mut session.awaiting_pubrel);
         st.versions.insert(client_id.clone(), version);
         if let Some(w) = will
             && let Some(old) = st.wills.insert(conn.id, w)

@@ -80,9 +80,9 @@ pub struct Session {
     /// When a disconnected session expires (ms on the broker's clock).
     pub expires_at_ms: Option<u64>,
     /// QoS 2 packet ids received from the client and not yet released by
-    /// PUBREL, kept while the client is away (session state,
-    /// [MQTT-4.1.0-1]); the connection's reader holds them while it serves
-    /// the session.
+    /// PUBREL (session state [MQTT-4.1.0-1]): kept with the session, so
+    /// that a resend on a later connection, a takeover's included, is not
+    /// routed twice.
     pub awaiting_pubrel: HashSet<u16>,
     next_pid: u16,
 }
