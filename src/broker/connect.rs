@@ -113,6 +113,12 @@ impl Broker {
         let now = p.now_ms;
         let mut st = lock(&self.state);
         let st = &mut *st;
+        // What is already past at `now` happens first, whether or not the
+        // timer ran yet: a session that expired ends (a will still waiting
+        // goes out with it), a will whose delay passed is published. Else a
+        // reconnect racing the timer would resume a dead session and cancel
+        // a will that was due [MQTT-3.1.2-8].
+        self.catch_up(st, &client_id, now);
         // A connection for this client id before the will's delay passed:
         // the will is not published [MQTT-3.1.3-9].
         if let Some(m) = st.delayed_wills.cancel(&client_id) {
@@ -208,6 +214,21 @@ impl Broker {
         p.client_id = Some(client_id.clone());
         self.resume(st, &client_id, conn, version, now);
         Flow::Continue
+    }
+
+    /// Does for `client_id` what the timer would have done by `now_ms`: ends
+    /// its session if it expired, publishes its will if the delay passed.
+    fn catch_up(&self, st: &mut State, client_id: &str, now_ms: u64) {
+        let expired = st
+            .sessions
+            .get(client_id)
+            .is_some_and(|s| s.conn.is_none() && s.expires_at_ms.is_some_and(|t| t <= now_ms));
+        if expired {
+            self.end_session(st, client_id, now_ms);
+        }
+        if let Some(w) = st.delayed_wills.take_due(client_id, now_ms) {
+            self.route(st, None, w.msg, w.meta, now_ms);
+        }
     }
 
     /// A resumed session: unacknowledged deliveries go out again (with DUP

@@ -23,7 +23,7 @@ struct Target {
     qos: QoS,
     retain_as_published: bool,
     subscription_ids: Vec<u32>,
-    share: Option<ShareKey>,
+    share: Option<Box<ShareKey>>,
 }
 
 impl Target {
@@ -289,7 +289,7 @@ impl Broker {
                 continue;
             };
             let mut t = Target::new(&member.client, &member.opts, member.sub_id);
-            t.share = Some(key);
+            t.share = Some(Box::new(key));
             deliveries.push((t, r));
         }
         for (t, r) in deliveries {
@@ -500,13 +500,13 @@ impl Broker {
             delivery.stamp_expiry(now_ms);
             s.inflight.insert(
                 pid,
-                Inflight {
+                Box::new(Inflight {
                     slot,
                     delivery: delivery.clone(),
                     stage: InflightStage::AwaitAck,
                     charge: Some(w.charge),
                     share: w.share,
-                },
+                }),
             );
             // Only the copy on this connection's queue knows its aliases.
             delivery.aliases = conn.aliases();
@@ -634,5 +634,5 @@ pub(super) struct DeliverySpec {
     /// The broker's time now.
     pub(super) now_ms: u64,
     /// The shared group it goes through, if any.
-    pub(super) share: Option<ShareKey>,
+    pub(super) share: Option<Box<ShareKey>>,
 }
