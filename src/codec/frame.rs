@@ -2,8 +2,10 @@
 //! records deliver them), complete packets come out, partial ones wait.
 
 use super::header::{FixedHeader, parse_fixed_header};
-use super::{CodecError, Packet, Version, decode_frame, decode_owned_frame};
-use bytes::{Bytes, BytesMut};
+use super::{
+    CodecError, Packet, PacketType, Publish, Version, decode_frame, decode_owned_frame, in_place,
+};
+use bytes::{Buf, Bytes, BytesMut};
 
 /// Maximum packet size a [`FrameDecoder`] accepts unless told otherwise
 /// (1 MiB; MQTT itself allows up to 268 435 460 bytes).
@@ -48,10 +50,15 @@ pub struct Frame {
 /// ```
 #[derive(Debug)]
 pub struct FrameDecoder {
+    /// Bytes received; those before `start` are consumed already.
     buf: BytesMut,
+    /// Offset in `buf` of the next frame. Frames decoded in place only move
+    /// it; `buf` itself is advanced when a frame is cut off or bytes
+    /// arrive, so that stepping over a PUBACK costs an addition.
+    start: usize,
     version: Option<Version>,
     max_packet_size: usize,
-    /// Stream offset of `buf[0]`.
+    /// Stream offset of `buf[start]`.
     base: usize,
     /// Offset in `buf` of the next frame header not yet size-checked (may
     /// lie past the end while a frame is incomplete).
@@ -68,6 +75,7 @@ impl FrameDecoder {
     pub fn new(version: Option<Version>, max_packet_size: usize) -> Self {
         FrameDecoder {
             buf: BytesMut::new(),
+            start: 0,
             version,
             max_packet_size,
             base: 0,
@@ -100,7 +108,14 @@ impl FrameDecoder {
 
     /// Bytes received but not yet returned as packets.
     pub fn buffered(&self) -> usize {
-        self.buf.len()
+        self.buf.len() - self.start
+    }
+
+    /// Drops the consumed bytes from the buffer.
+    fn compact(&mut self) {
+        self.buf.advance(self.start);
+        self.scanned = self.scanned.saturating_sub(self.start);
+        self.start = 0;
     }
 
     /// The error that ended the stream, if any.
@@ -113,6 +128,7 @@ impl FrameDecoder {
         if self.failed.is_some() || self.pending.is_some() {
             return;
         }
+        self.compact();
         self.buf.extend_from_slice(chunk);
         self.scan();
     }
@@ -123,6 +139,7 @@ impl FrameDecoder {
         if self.failed.is_some() || self.pending.is_some() {
             return;
         }
+        self.compact();
         if self.buf.is_empty() {
             self.buf = chunk;
         } else {
@@ -135,7 +152,7 @@ impl FrameDecoder {
     /// the rest) at the first oversize or malformed one.
     fn scan(&mut self) {
         while let Some(rest) = self.buf.get(self.scanned..).filter(|r| !r.is_empty()) {
-            let at = self.base + self.scanned;
+            let at = self.base + self.scanned.saturating_sub(self.start);
             let bad = match parse_fixed_header(rest) {
                 Ok(None) => return,
                 Ok(Some(h)) if h.frame_len() > self.max_packet_size => CodecError::PacketTooLarge {
@@ -157,16 +174,48 @@ impl FrameDecoder {
 
     fn fail(&mut self, e: CodecError) -> CodecError {
         self.buf = BytesMut::new();
+        self.start = 0;
+        self.scanned = 0;
         self.failed = Some(e.clone());
         e
     }
 
     /// The next complete packet, `Ok(None)` if more bytes are needed.
+    #[inline]
     pub fn next_packet(&mut self) -> Result<Option<Packet>, CodecError> {
-        match self.next_frame()? {
-            Some(frame) => self.decode_owned_frame(frame).map(Some),
-            None => Ok(None),
+        let Some(h) = self.complete_header()? else {
+            return Ok(None);
+        };
+        let len = h.frame_len();
+        let publish = h.byte1 >> 4 == PacketType::Publish as u8;
+        if let Some(v) = self.version {
+            // Pings and acknowledgements hold none of their bytes once
+            // decoded: read them where they lie and step over them.
+            if !publish
+                && let Some(p) = self
+                    .buf
+                    .get(self.start..self.start + len)
+                    .and_then(|f| in_place::decode(f, &h, v))
+            {
+                self.start += len;
+                self.base += len;
+                return Ok(Some(p));
+            }
+            // The common PUBLISH shares the frame's reference.
+            if publish {
+                let offset = self.base;
+                let frame = self.cut_bytes(len);
+                return match Publish::decode_plain(frame, h.header_len, h.flags(), v) {
+                    Ok(p) => Ok(Some(Packet::Publish(p))),
+                    Err(frame) => match decode_frame(&frame, &h, Some(v)) {
+                        Ok((p, _)) => Ok(Some(p)),
+                        Err(e) => Err(self.fail(e.shifted(offset))),
+                    },
+                };
+            }
         }
+        let frame = self.cut(h);
+        self.decode_owned_frame(frame).map(Some)
     }
 
     /// The next complete frame, not yet decoded, `Ok(None)` if more bytes
@@ -176,15 +225,22 @@ impl FrameDecoder {
     /// [`decode_frame`](Self::decode_frame).
     #[inline]
     pub fn next_frame(&mut self) -> Result<Option<Frame>, CodecError> {
+        Ok(self.complete_header()?.map(|h| self.cut(h)))
+    }
+
+    /// The header of the next frame once all of it has arrived.
+    #[inline]
+    fn complete_header(&mut self) -> Result<Option<FixedHeader>, CodecError> {
         if let Some(e) = &self.failed {
             return Err(e.clone());
         }
-        let h = match parse_fixed_header(&self.buf) {
+        let rest = self.buf.get(self.start..).unwrap_or_default();
+        let h = match parse_fixed_header(rest) {
             Ok(Some(h)) => h,
             Ok(None) => {
                 // `scan` cut the buffer where the bad frame starts.
                 return match self.pending.take() {
-                    Some(e) if self.buf.is_empty() => Err(self.fail(e)),
+                    Some(e) if rest.is_empty() => Err(self.fail(e)),
                     pending => {
                         self.pending = pending;
                         Ok(None)
@@ -202,18 +258,29 @@ impl FrameDecoder {
             };
             return Err(self.fail(e));
         }
-        if self.buf.len() < len {
-            return Ok(None);
-        }
-        let bytes = self.buf.split_to(len).freeze();
+        Ok((rest.len() >= len).then_some(h))
+    }
+
+    /// Cuts the complete frame whose header is `h` off the buffer.
+    #[inline]
+    fn cut(&mut self, h: FixedHeader) -> Frame {
         let offset = self.base;
-        self.base += len;
-        self.scanned = self.scanned.saturating_sub(len);
-        Ok(Some(Frame {
-            bytes,
+        Frame {
+            bytes: self.cut_bytes(h.frame_len()),
             offset,
             header: h,
-        }))
+        }
+    }
+
+    /// Cuts the next `len` bytes, a complete frame, off the buffer.
+    #[inline]
+    fn cut_bytes(&mut self, len: usize) -> Bytes {
+        if self.start != 0 {
+            self.compact();
+        }
+        self.base += len;
+        self.scanned = self.scanned.saturating_sub(len);
+        self.buf.split_to(len).freeze()
     }
 
     /// Decodes a frame returned by [`next_frame`](Self::next_frame),
@@ -252,10 +319,10 @@ impl FrameDecoder {
         if let Some(e) = self.pending.take() {
             return Err(self.fail(e));
         }
-        if !self.buf.is_empty() {
+        if self.buffered() != 0 {
             let e = CodecError::IncompletePacket {
                 offset: self.base,
-                buffered: self.buf.len(),
+                buffered: self.buffered(),
             };
             return Err(self.fail(e));
         }

@@ -133,7 +133,7 @@ impl Publish {
         })
     }
 
-    /// The common PUBLISH (a topic that [`MqttString::plain_topic_name`]
+    /// The common PUBLISH (a topic that [`MqttString::valid_topic_name`]
     /// accepts, no properties) decoded from the frame it owns: the payload
     /// is the frame itself, advanced, so the only new reference is the
     /// topic's. Anything else, errors included, gives the frame back for
@@ -160,7 +160,7 @@ impl Publish {
         };
         let topic_start = header_len + 2;
         let mut pos = topic_start + usize::from(topic_len);
-        let Some(topic) = MqttString::plain_topic_name(&frame, topic_start..pos) else {
+        let Some(topic) = MqttString::valid_topic_name(&frame, topic_start..pos) else {
             return Err(frame);
         };
         let mut packet_id = 0;
@@ -217,7 +217,7 @@ impl Publish {
         }
         let aliased =
             self.topic.is_empty() && v == Version::V5 && self.properties.topic_alias.is_some();
-        if !self.topic.is_plain_topic_name() && !aliased {
+        if !self.topic.is_valid_topic_name() && !aliased {
             topic_name_at(&self.topic, 0, v, NameField::Publish)?;
         }
         if v == Version::V311 && !self.properties.is_empty() {
@@ -275,9 +275,13 @@ impl Publish {
             if id_len != 0 {
                 out.u16(self.packet_id);
             }
-            if let Some(n) = properties {
-                out.varint(n, PT, "property length")?;
-                self.properties.emit(out, PT)?;
+            match properties {
+                Some(0) => out.u8(0),
+                Some(n) => {
+                    out.varint(n, PT, "property length")?;
+                    self.properties.emit(out, PT)?;
+                }
+                None => {}
             }
             out.put(&self.payload);
             Ok(())

@@ -7,7 +7,7 @@ use super::properties::{
 };
 use super::read::Reader;
 use super::string::MqttString;
-use super::topic::{check_topic_filter, is_shared};
+use super::topic::{SHARE_PREFIX, check_topic_filter, is_shared};
 use super::write::Sink;
 use super::{CodecError, PacketType, QoS, Version, spec};
 use serde::Serialize;
@@ -77,6 +77,30 @@ pub(crate) fn filter_at(f: &MqttString, offset: usize, version: Version) -> Resu
         offset,
         problem,
         spec: problem.spec(version, true),
+    })
+}
+
+/// True if `f` is certainly a valid topic filter in `v` without the full
+/// check: no shared subscription, and `+` and `#` (if any) placed by the
+/// rules (MQTT-4.7.1-2/-3 in 3.1.1, MQTT-4.7.1-1/-2 in 5.0). `false` means
+/// "run the full check", which reports what is wrong.
+#[inline]
+pub(crate) fn is_plain_filter(f: &MqttString, v: Version) -> bool {
+    let b: &[u8] = f.as_bytes();
+    if b.is_empty() || (v == Version::V5 && b.starts_with(SHARE_PREFIX.as_bytes())) {
+        return false;
+    }
+    if f.is_valid_topic_name() {
+        return true;
+    }
+    let last = b.len() - 1;
+    let at = |i: usize| b.get(i).copied();
+    memchr::memchr2_iter(b'+', b'#', b).all(|i| {
+        let alone_from = i == 0 || at(i - 1) == Some(b'/');
+        match at(i) {
+            Some(b'#') => alone_from && i == last,
+            _ => alone_from && (i == last || at(i + 1) == Some(b'/')),
+        }
     })
 }
 
@@ -164,7 +188,9 @@ impl Subscribe {
         while !r.is_empty() {
             let at = r.pos() + 2;
             let filter = r.string("topic filter")?;
-            filter_at(&filter, at, v)?;
+            if !is_plain_filter(&filter, v) {
+                filter_at(&filter, at, v)?;
+            }
             let opt_at = r.pos();
             let options = SubscriptionOptions::decode(r.u8("subscription options")?, opt_at, v)?;
             if options.no_local && v == Version::V5 && is_shared(&filter) {
