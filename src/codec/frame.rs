@@ -50,19 +50,26 @@ pub struct Frame {
 /// ```
 #[derive(Debug)]
 pub struct FrameDecoder {
-    /// Bytes received; those before `start` are consumed already.
+    /// Complete frames frozen off the front of `buf`, next in the stream:
+    /// frames are cut from here, so one `BytesMut` split serves a run of
+    /// them and each frame costs a cheap `Bytes` split instead.
+    ready: Bytes,
+    /// Bytes received after `ready`; those before `start` are consumed.
     buf: BytesMut,
     /// Offset in `buf` of the next frame. Frames decoded in place only move
-    /// it; `buf` itself is advanced when a frame is cut off or bytes
-    /// arrive, so that stepping over a PUBACK costs an addition.
+    /// it; `buf` itself is advanced when frames are frozen or bytes arrive,
+    /// so that stepping over a PUBACK costs an addition.
     start: usize,
     version: Option<Version>,
     max_packet_size: usize,
-    /// Stream offset of `buf[start]`.
+    /// Stream offset of the next frame (the first byte of `ready`, or of
+    /// `buf[start..]` when `ready` is empty).
     base: usize,
     /// Offset in `buf` of the next frame header not yet size-checked (may
     /// lie past the end while a frame is incomplete).
     scanned: usize,
+    /// Offset in `buf` where the frames that have fully arrived end.
+    complete: usize,
     /// A header error found by `extend`, due once the frames before it are out.
     pending: Option<CodecError>,
     /// The error that killed the stream.
@@ -74,12 +81,14 @@ impl FrameDecoder {
     /// packets larger than `max_packet_size` bytes (fixed header included).
     pub fn new(version: Option<Version>, max_packet_size: usize) -> Self {
         FrameDecoder {
+            ready: Bytes::new(),
             buf: BytesMut::new(),
             start: 0,
             version,
             max_packet_size,
             base: 0,
             scanned: 0,
+            complete: 0,
             pending: None,
             failed: None,
         }
@@ -108,14 +117,15 @@ impl FrameDecoder {
 
     /// Bytes received but not yet returned as packets.
     pub fn buffered(&self) -> usize {
-        self.buf.len() - self.start
+        self.ready.len() + self.buf.len() - self.start
     }
 
-    /// Drops the consumed bytes from the buffer.
-    fn compact(&mut self) {
-        self.buf.advance(self.start);
-        self.scanned = self.scanned.saturating_sub(self.start);
-        self.start = 0;
+    /// Drops the first `n` bytes of `buf` (consumed or frozen).
+    fn drop_front(&mut self, n: usize) {
+        self.buf.advance(n);
+        self.scanned = self.scanned.saturating_sub(n);
+        self.complete = self.complete.saturating_sub(n);
+        self.start = self.start.saturating_sub(n);
     }
 
     /// The error that ended the stream, if any.
@@ -128,7 +138,7 @@ impl FrameDecoder {
         if self.failed.is_some() || self.pending.is_some() {
             return;
         }
-        self.compact();
+        self.drop_front(self.start);
         self.buf.extend_from_slice(chunk);
         self.scan();
     }
@@ -139,7 +149,7 @@ impl FrameDecoder {
         if self.failed.is_some() || self.pending.is_some() {
             return;
         }
-        self.compact();
+        self.drop_front(self.start);
         if self.buf.is_empty() {
             self.buf = chunk;
         } else {
@@ -151,8 +161,14 @@ impl FrameDecoder {
     /// Walks the frame headers that have arrived, stopping (and dropping
     /// the rest) at the first oversize or malformed one.
     fn scan(&mut self) {
-        while let Some(rest) = self.buf.get(self.scanned..).filter(|r| !r.is_empty()) {
-            let at = self.base + self.scanned.saturating_sub(self.start);
+        loop {
+            if self.scanned <= self.buf.len() {
+                self.complete = self.scanned;
+            }
+            let Some(rest) = self.buf.get(self.scanned..).filter(|r| !r.is_empty()) else {
+                return;
+            };
+            let at = self.base + self.ready.len() + self.scanned.saturating_sub(self.start);
             let bad = match parse_fixed_header(rest) {
                 Ok(None) => return,
                 Ok(Some(h)) if h.frame_len() > self.max_packet_size => CodecError::PacketTooLarge {
@@ -173,11 +189,24 @@ impl FrameDecoder {
     }
 
     fn fail(&mut self, e: CodecError) -> CodecError {
+        self.ready = Bytes::new();
         self.buf = BytesMut::new();
         self.start = 0;
         self.scanned = 0;
+        self.complete = 0;
         self.failed = Some(e.clone());
         e
+    }
+
+    /// The bytes from the next frame on that are at hand: `ready`, or the
+    /// unconsumed part of `buf` when `ready` is empty.
+    #[inline]
+    fn next_bytes(&self) -> &[u8] {
+        if self.ready.is_empty() {
+            self.buf.get(self.start..).unwrap_or_default()
+        } else {
+            &self.ready
+        }
     }
 
     /// The next complete packet, `Ok(None)` if more bytes are needed.
@@ -193,11 +222,15 @@ impl FrameDecoder {
             // decoded: read them where they lie and step over them.
             if !publish
                 && let Some(p) = self
-                    .buf
-                    .get(self.start..self.start + len)
+                    .next_bytes()
+                    .get(..len)
                     .and_then(|f| in_place::decode(f, &h, v))
             {
-                self.start += len;
+                if self.ready.is_empty() {
+                    self.start += len;
+                } else {
+                    self.ready.advance(len);
+                }
                 self.base += len;
                 return Ok(Some(p));
             }
@@ -234,13 +267,14 @@ impl FrameDecoder {
         if let Some(e) = &self.failed {
             return Err(e.clone());
         }
-        let rest = self.buf.get(self.start..).unwrap_or_default();
+        let rest = self.next_bytes();
         let h = match parse_fixed_header(rest) {
             Ok(Some(h)) => h,
             Ok(None) => {
                 // `scan` cut the buffer where the bad frame starts.
+                let empty = rest.is_empty();
                 return match self.pending.take() {
-                    Some(e) if rest.is_empty() => Err(self.fail(e)),
+                    Some(e) if empty => Err(self.fail(e)),
                     pending => {
                         self.pending = pending;
                         Ok(None)
@@ -272,15 +306,24 @@ impl FrameDecoder {
         }
     }
 
-    /// Cuts the next `len` bytes, a complete frame, off the buffer.
+    /// Cuts the next `len` bytes, a complete frame, off the buffer. With
+    /// nothing frozen yet, the frames that have fully arrived are frozen
+    /// first, in one split.
     #[inline]
     fn cut_bytes(&mut self, len: usize) -> Bytes {
-        if self.start != 0 {
-            self.compact();
-        }
         self.base += len;
-        self.scanned = self.scanned.saturating_sub(len);
-        self.buf.split_to(len).freeze()
+        if self.ready.is_empty() {
+            self.drop_front(self.start);
+            let run = self.complete.max(len).min(self.buf.len());
+            self.ready = self.buf.split_to(run).freeze();
+            self.scanned = self.scanned.saturating_sub(run);
+            self.complete = self.complete.saturating_sub(run);
+        }
+        if len == self.ready.len() {
+            std::mem::take(&mut self.ready)
+        } else {
+            self.ready.split_to(len)
+        }
     }
 
     /// Decodes a frame returned by [`next_frame`](Self::next_frame),

@@ -68,6 +68,7 @@ mod subscribe;
 pub mod topic;
 mod unsuback;
 mod unsubscribe;
+mod utf8;
 mod write;
 
 pub use ack::PubResponse;
