@@ -57,11 +57,17 @@ pub enum Fault {
     /// A shared-group hand-over gives the next member the departing
     /// member's reference instead of its own.
     SharedHandover,
+    /// NanoMQ 992557ab: fan-out snapshots the subscribers under the tree
+    /// lock, drops it, and delivers to the snapshot.
+    Nanomq992557ab,
+    /// NanoNNG f135bbc6b: the resend looks the message up, drops the lock,
+    /// and sends what it found.
+    NanonngF135bbc6b,
 }
 
 impl Fault {
     /// Every fault, in ZOO.md order.
-    pub const ALL: [Fault; 14] = [
+    pub const ALL: [Fault; 16] = [
         Fault::Nanomq1766,
         Fault::Nanonng23d0eb290,
         Fault::Nanonng230,
@@ -76,6 +82,8 @@ impl Fault {
         Fault::MosquittoCve201911778,
         Fault::Nanomq360,
         Fault::SharedHandover,
+        Fault::Nanomq992557ab,
+        Fault::NanonngF135bbc6b,
     ];
 
     /// The name used on the command line and in test names (as in ZOO.md).
@@ -95,6 +103,8 @@ impl Fault {
             Fault::MosquittoCve201911778 => "mosquitto-cve-2019-11778",
             Fault::Nanomq360 => "nanomq-360",
             Fault::SharedHandover => "shared-handover",
+            Fault::Nanomq992557ab => "nanomq-992557ab",
+            Fault::NanonngF135bbc6b => "nanonng-f135bbc6b",
         }
     }
 
@@ -121,6 +131,10 @@ impl Fault {
             Fault::SharedHandover => {
                 "shared-group hand-over of a departed member's deliveries (MQTT 5 section 4.8.2; EMQX PRs 7807, 9094), with the NanoMQ 531 mistake"
             }
+            Fault::Nanomq992557ab => {
+                "NanoMQ 992557ab, 91919321 (pub_handler foreach_client on the dbtree_find_clients snapshot)"
+            }
+            Fault::NanonngF135bbc6b => "NanoNNG f135bbc6b (nano_pipe_timer_cb resend lookup)",
         }
     }
 
@@ -168,6 +182,12 @@ impl Fault {
             }
             Fault::SharedHandover => {
                 "a departed group member's delivery is handed to the next member without its own reference; the departed session's release frees it under the new member"
+            }
+            Fault::Nanomq992557ab => {
+                "fan-out snapshots the subscribers under the lock and delivers after dropping it; an UNSUBSCRIBE in between still gets the message (in C: the freed sub ctx)"
+            }
+            Fault::NanonngF135bbc6b => {
+                "the reconnect resend copies the kept message's pointer under the lock and clones it after dropping the lock; the timeout frees it in between"
             }
         }
     }

@@ -6,6 +6,7 @@
 //! - [`codec`]: MQTT 3.1.1 and 5.0 packets and the streaming frame decoder;
 //! - [`tls`]: rustls configurations from PEM files or an in-memory test PKI;
 //! - [`hostile`]: hostile brokers and probes against external MQTT peers;
+//! - [`soak`]: mixed load with slow, stopped and flapping consumers, RSS over time;
 //! - [`cli`]: the `mqtls` command line;
 //! - [`fuzzing`]: the cargo-fuzz entry points (`fuzz/`), replayed by `cargo test`.
 #![warn(missing_docs)]
@@ -24,7 +25,10 @@ pub mod ledger;
 pub mod lifecycle;
 pub mod net;
 pub mod report;
+#[cfg(all(feature = "shuttle", not(feature = "loom")))]
+pub mod schedules;
 pub mod sim;
+pub mod soak;
 pub mod sync;
 pub mod tls;
 pub mod zoo;

@@ -6,13 +6,22 @@
 //! `std::thread` for shared state: a primitive that bypasses this module is an
 //! interleaving loom can no longer see.
 //!
+//! Under the `shuttle` feature (on by default) the primitives are those of
+//! [`schedule`]: shuttle's inside a shuttle execution (the schedule engine,
+//! `crate::schedules`), std's everywhere else, decided when each one is built.
+//! `loom` takes precedence when both are on (`--all-features`).
+//!
 //! tokio-rustls and the tokio shell need `std::sync::Arc` regardless of the
 //! feature; they import it as [`StdArc`] from here, so that the exception is
 //! visible in one place.
 
 pub use std::sync::Arc as StdArc;
+/// A std mutex whatever the feature: for bookkeeping outside the kernels
+/// that must never be a scheduling point (the schedule engine's own record
+/// of what an execution found).
+pub use std::sync::Mutex as StdMutex;
 
-#[cfg(not(feature = "loom"))]
+#[cfg(not(any(feature = "loom", feature = "shuttle")))]
 mod imp {
     pub use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
     pub use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -27,6 +36,13 @@ mod imp {
     pub use loom::thread;
     pub use loom::thread_local;
 }
+
+#[cfg(all(feature = "shuttle", not(feature = "loom")))]
+pub mod schedule;
+#[cfg(all(feature = "shuttle", not(feature = "loom")))]
+use schedule as imp;
+#[cfg(all(feature = "shuttle", not(feature = "loom")))]
+pub use schedule::LocalKey;
 
 pub use imp::*;
 

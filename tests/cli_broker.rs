@@ -36,7 +36,7 @@ struct Broker {
 impl Broker {
     /// Starts it on 127.0.0.1, TLS on any free port, plus `args`; returns
     /// once it printed the ports it listens on.
-    fn start(args: &[&str], env: &[(&str, &str)], plain: bool) -> Broker {
+    fn start(args: &[String], env: &[(&str, &str)], plain: bool) -> Broker {
         let mut cmd = mqtls();
         cmd.args([
             "broker",
@@ -144,6 +144,17 @@ fn ca(pki: &Path) -> PathBuf {
     pki.join("ca.pem")
 }
 
+/// `--cert DIR/server.pem --key DIR/server.key`.
+fn identity(pki: &Path) -> Vec<String> {
+    let file = |name: &str| pki.join(name).display().to_string();
+    vec![
+        "--cert".into(),
+        file("server.pem"),
+        "--key".into(),
+        file("server.key"),
+    ]
+}
+
 /// An MQTT 3.1.1 CONNECT (clean session) for `client_id` (a few bytes).
 fn connect_packet(client_id: &str, keep_alive: u16) -> Vec<u8> {
     let id = client_id.as_bytes();
@@ -207,20 +218,9 @@ fn find<'a>(events: &'a [serde_json::Value], message_start: &str) -> Vec<&'a ser
 #[test]
 fn the_default_log_has_a_line_per_connection_event_and_the_audit_in_json() {
     let pki = write_pki();
-    let cert = pki.path().join("server.pem");
-    let key = pki.path().join("server.key");
-    let b = Broker::start(
-        &[
-            "--cert",
-            cert.to_str().unwrap(),
-            "--key",
-            key.to_str().unwrap(),
-            "--log-format",
-            "json",
-        ],
-        &[],
-        true,
-    );
+    let mut args = identity(pki.path());
+    args.extend(["--log-format".into(), "json".into()]);
+    let b = Broker::start(&args, &[], true);
     let (tls, tcp) = (b.tls.to_string(), b.tcp.unwrap().to_string());
 
     // A good publish over TLS.
@@ -335,21 +335,13 @@ fn the_default_log_has_a_line_per_connection_event_and_the_audit_in_json() {
 #[test]
 fn verbose_flags_and_rust_log_add_detail_to_the_text_log() {
     let pki = write_pki();
-    let cert = pki.path().join("server.pem");
-    let key = pki.path().join("server.key");
-    let base = [
-        "--cert",
-        cert.to_str().unwrap(),
-        "--key",
-        key.to_str().unwrap(),
-    ];
     for (extra, env, debug) in [
         (None, None, false),
         (Some("-v"), None, true),
         (None, Some(("RUST_LOG", "mqtls_harness=debug")), true),
     ] {
-        let mut args = base.to_vec();
-        args.extend(extra);
+        let mut args = identity(pki.path());
+        args.extend(extra.map(String::from));
         let env: Vec<(&str, &str)> = env.into_iter().collect();
         let b = Broker::start(&args, &env, true);
         // A CONNECT with reserved flags set (0x12): malformed.
@@ -441,18 +433,7 @@ fn with_no_certificate_the_printed_mosquitto_sub_line_receives_a_publish() {
 #[test]
 fn sub_stops_after_minus_w_seconds_with_mosquittos_status() {
     let pki = write_pki();
-    let cert = pki.path().join("server.pem");
-    let key = pki.path().join("server.key");
-    let b = Broker::start(
-        &[
-            "--cert",
-            cert.to_str().unwrap(),
-            "--key",
-            key.to_str().unwrap(),
-        ],
-        &[],
-        false,
-    );
+    let b = Broker::start(&identity(pki.path()), &[], false);
     let started = Instant::now();
     let out = run(mqtls()
         .args([

@@ -267,3 +267,126 @@ pub fn spawn(
 pub fn join(h: mqtls_harness::sync::thread::JoinHandle<()>) {
     h.join().expect("model thread panicked");
 }
+
+/// What a model with a semantic oracle returns: the ledger's audit and the
+/// promises it saw broken (deliveries after UNSUBACK, twice, or never).
+pub struct Checked {
+    /// The ledger's audit.
+    pub audit: Audit,
+    /// Broken promises, in words.
+    pub broken: Vec<String>,
+}
+
+/// Like [`clean`], for a model with an oracle: every interleaving audits
+/// clean and keeps every promise.
+pub fn clean_promises(name: &str, model: impl Fn(FaultSet) -> Checked + Sync + Send + 'static) {
+    let runs = std::sync::Arc::new(AtomicUsize::new(0));
+    let counted = runs.clone();
+    let start = Instant::now();
+    builder().check(move || {
+        counted.fetch_add(1, Ordering::Relaxed);
+        let c = model(FaultSet::NONE);
+        assert!(
+            c.audit.is_clean(),
+            "fixed protocol, violation found:\n{}",
+            report(&c.audit.violations)
+        );
+        assert!(
+            c.broken.is_empty(),
+            "fixed protocol, promise broken: {:?}",
+            c.broken
+        );
+    });
+    summary(name, "clean", runs.load(Ordering::Relaxed), start);
+}
+
+/// Runs `model` with `fault` on: some interleaving within the bound must
+/// break a promise whose text contains `what` (memory-safe in Rust, a
+/// use-after-free in the C original).
+pub fn detected_broken(
+    name: &str,
+    fault: Fault,
+    what: &'static str,
+    model: impl Fn(FaultSet) -> Checked + Sync + Send + 'static,
+) {
+    let seen = std::sync::Arc::new(AtomicBool::new(false));
+    let first = std::sync::Arc::new(StdMutex::new(None::<String>));
+    let (s, f) = (seen.clone(), first.clone());
+    let start = Instant::now();
+    let runs = std::sync::Arc::new(AtomicUsize::new(0));
+    let r = runs.clone();
+    builder().check(move || {
+        let n = r.fetch_add(1, Ordering::Relaxed) + 1;
+        let c = model(FaultSet::only(fault));
+        if let Some(b) = c.broken.iter().find(|b| b.contains(what))
+            && !s.swap(true, Ordering::Relaxed)
+            && let Ok(mut g) = f.lock()
+        {
+            *g = Some(format!("interleaving {n}: {b}"));
+        }
+    });
+    summary(name, fault.name(), runs.load(Ordering::Relaxed), start);
+    if verbose()
+        && let Some(text) = first.lock().ok().and_then(|g| g.clone())
+    {
+        eprintln!("[{name}] first broken promise:\n{text}");
+    }
+    assert!(
+        seen.load(Ordering::Relaxed),
+        "{name}: no interleaving within the bound broke the promise ({what})"
+    );
+}
+
+/// Everything `outbox` has queued, written in order: the packets a peer
+/// reads, decoded (3.1.1).
+pub fn drain_packets(outbox: &Outbox<OutFrame>) -> Vec<Packet> {
+    let mut out = Vec::new();
+    while let Some(job) = outbox.start_write() {
+        let mut buf = BytesMut::new();
+        if encode_job(&job, &mut buf).is_ok()
+            && let Ok(p) = codec::decode(&buf.freeze(), Version::V311)
+        {
+            out.push(p);
+        }
+        outbox.write_done(job, WriteResult::Complete);
+    }
+    out
+}
+
+/// A 3.1.1 UNSUBSCRIBE from one filter.
+pub fn unsubscribe_bytes(pid: u16, filter: &str) -> Bytes {
+    encode(
+        Packet::Unsubscribe(codec::Unsubscribe {
+            packet_id: pid,
+            filters: vec![MqttString::new(filter).expect("filter")],
+            properties: Default::default(),
+        }),
+        Version::V311,
+    )
+}
+
+/// A 3.1.1 CONNECT for `id` with a persistent session (clean session 0).
+pub fn persistent_connect_bytes(id: &str, will: Option<(&str, &'static [u8])>) -> Bytes {
+    encode(
+        Packet::Connect(Box::new(Connect {
+            clean_start: false,
+            keep_alive: 0,
+            client_id: MqttString::new(id).expect("client id"),
+            will: will.map(|(topic, payload)| codec::Will {
+                topic: MqttString::new(topic).expect("will topic"),
+                payload: Bytes::from_static(payload),
+                qos: QoS::AtLeastOnce,
+                retain: false,
+                properties: Default::default(),
+            }),
+            ..Default::default()
+        })),
+        Version::V311,
+    )
+}
+
+/// The 3.1.1 acknowledgement `packet` (PUBACK, PUBREC, PUBREL, PUBCOMP)
+/// for `pid`.
+pub fn ack_bytes(packet: fn(codec::PubResponse) -> Packet, pid: u16) -> Bytes {
+    encode(packet(codec::PubResponse::new(pid)), Version::V311)
+}

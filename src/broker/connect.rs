@@ -251,7 +251,7 @@ impl Broker {
                             ..inf.delivery.clone()
                         };
                         d.stamp_expiry(now_ms);
-                        let _ = conn.outbox.enqueue(Entry::Msg {
+                        let _ = conn.outbox.enqueue_windowed(Entry::Msg {
                             msg: wire,
                             frame: OutFrame::Deliver(Box::new(d)),
                         });

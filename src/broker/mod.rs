@@ -13,7 +13,10 @@
 //! Lock order: a connection's protocol state, then the broker state, then
 //! any connection's outbox. Nothing that holds an outbox lock calls back in.
 
+mod admission;
 mod connect;
+pub mod limits;
+pub mod queue;
 pub mod retained;
 mod route;
 pub mod session;
@@ -26,12 +29,14 @@ use crate::codec::{
     self, CodecError, Disconnect, FrameDecoder, Packet, PacketType, Publish, ReasonCode, Version,
 };
 use crate::faults::{Fault, FaultSet};
+use crate::kernels::budget::MemoryBudget;
 use crate::kernels::frame::{OutFrame, msg_kind};
 use crate::kernels::outbox::{Entry, Outbox};
 use crate::kernels::topic_alias::AliasTable;
 use crate::ledger::{Ledger, MsgKind, MsgRef};
 use crate::sync::{Arc, AtomicBool, AtomicU32, AtomicU64, Mutex, Ordering, StdArc, lock};
 use bytes::BytesMut;
+use limits::{Drops, QueueLimits};
 use retained::RetainedStore;
 use session::Session;
 use shared::SharedSubs;
@@ -44,13 +49,15 @@ use will_delay::WillTimers;
 pub struct BrokerConfig {
     /// Largest packet accepted (fixed header included).
     pub max_packet_size: usize,
-    /// Entries a connection's send queue may hold; QoS 0 deliveries beyond
-    /// it are dropped.
+    /// Hard bound on the entries of a connection's send queue (control
+    /// packets and QoS 0 deliveries; in-flight QoS 1/2 copies are bounded
+    /// by the window instead). The queue limits normally stop far below it.
     pub max_queued: usize,
     /// Upper bound on unacknowledged QoS 1/2 deliveries per session.
     pub max_inflight: u16,
-    /// Deliveries kept for a disconnected persistent session.
-    pub max_offline: usize,
+    /// What sessions may hold for consumers that fall behind, and the
+    /// policy when they are full (see [`limits`]).
+    pub queue: QueueLimits,
     /// QoS 2 publishes a client may have awaiting PUBREL (our Receive
     /// Maximum).
     pub receive_maximum: u16,
@@ -69,7 +76,7 @@ impl Default for BrokerConfig {
             max_packet_size: codec::DEFAULT_MAX_PACKET_SIZE,
             max_queued: 10_000,
             max_inflight: 1_024,
-            max_offline: 10_000,
+            queue: QueueLimits::default(),
             receive_maximum: 1_024,
             max_keep_alive: None,
             faults: FaultSet::NONE,
@@ -105,7 +112,7 @@ impl CloseReason {
 }
 
 /// Counters of one broker's traffic.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct BrokerStats {
     /// Connections accepted.
     pub connections: u64,
@@ -115,6 +122,8 @@ pub struct BrokerStats {
     pub deliveries: u64,
     /// Connections closed for a protocol error or a malformed packet.
     pub protocol_errors: u64,
+    /// Deliveries dropped by the queue limits, per reason.
+    pub drops: Drops,
     /// Deliveries and retained messages released because their Message
     /// Expiry Interval passed before they were sent.
     pub expired: u64,
@@ -225,6 +234,9 @@ struct State {
     shared: SharedSubs,
     /// Wills of live connections, by connection id.
     wills: HashMap<u64, Will>,
+    /// The session last seen holding the most queued bytes: where the
+    /// memory budget takes room from first.
+    fattest: admission::Fattest,
     /// Wills of ended connections waiting out their delay, by client id.
     delayed_wills: WillTimers,
     /// Set once a message with a Message Expiry Interval was routed: until
@@ -242,6 +254,10 @@ type Waker = Box<dyn Fn() + Send + Sync>;
 pub struct Broker {
     ledger: Arc<Ledger>,
     cfg: BrokerConfig,
+    /// Bytes held for delivery by all sessions.
+    budget: MemoryBudget,
+    /// The latest time a shell told the kernel (ms), for the queue policy.
+    clock_ms: AtomicU64,
     state: Mutex<State>,
 }
 
@@ -250,7 +266,9 @@ impl Broker {
     pub fn new(ledger: Arc<Ledger>, cfg: BrokerConfig) -> Self {
         Broker {
             ledger,
+            budget: MemoryBudget::new(cfg.queue.memory),
             cfg,
+            clock_ms: AtomicU64::new(0),
             state: Mutex::new(State {
                 next_conn: 1,
                 conns: HashMap::new(),
@@ -259,6 +277,7 @@ impl Broker {
                 retained: RetainedStore::new(),
                 shared: SharedSubs::new(),
                 wills: HashMap::new(),
+                fattest: admission::Fattest::default(),
                 delayed_wills: WillTimers::new(),
                 expiring: false,
                 versions: HashMap::new(),
@@ -297,6 +316,30 @@ impl Broker {
         lock(&self.state).retained.len()
     }
 
+    /// Bytes held for delivery (queued or in flight) by all sessions, as
+    /// the memory budget counts them.
+    pub fn held_bytes(&self) -> usize {
+        self.budget.used()
+    }
+
+    /// Messages queued for `client` beyond its in-flight window (QoS 1/2
+    /// waiting plus QoS 0 not yet written), or `None` without a session.
+    pub fn queued_for(&self, client: &str) -> Option<usize> {
+        let st = lock(&self.state);
+        let s = st.sessions.get(client)?;
+        let conn = s.conn.and_then(|id| st.conns.get(&id));
+        Some(admission::queued(s, conn).0)
+    }
+
+    /// Moves the kernel's idea of the time forward.
+    fn saw_time(&self, now_ms: u64) {
+        self.clock_ms.fetch_max(now_ms, Ordering::AcqRel);
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.clock_ms.load(Ordering::Acquire)
+    }
+
     /// Wills waiting out their Will Delay Interval.
     pub fn delayed_wills(&self) -> usize {
         lock(&self.state).delayed_wills.len()
@@ -314,6 +357,7 @@ impl Broker {
     /// A new connection. `waker` is called whenever its outbox gets work or
     /// it should close, so the shell's writer can sleep until then.
     pub fn accept(&self, now_ms: u64, waker: Option<Waker>) -> Arc<Conn> {
+        self.saw_time(now_ms);
         let mut st = lock(&self.state);
         let id = st.next_conn;
         st.next_conn += 1;
@@ -356,6 +400,7 @@ impl Broker {
             ));
         }
         conn.last_seen_ms.store(now_ms, Ordering::Release);
+        self.saw_time(now_ms);
         p.now_ms = p.now_ms.max(now_ms);
         p.decoder.extend(data);
         loop {
@@ -394,6 +439,19 @@ impl Broker {
 
     fn handle(&self, conn: &Arc<Conn>, p: &mut Proto, msg: MsgRef, packet: Packet) -> Flow {
         let connected = p.client_id.is_some();
+        // `mqtls broker -v` shows each packet, `-vv` its every field.
+        match &packet {
+            Packet::Publish(publish) => tracing::debug!(
+                conn = conn.id,
+                topic = publish.topic.as_str(),
+                qos = publish.qos as u8,
+                retain = publish.retain,
+                bytes = publish.payload.len(),
+                "received PUBLISH"
+            ),
+            other => tracing::debug!(conn = conn.id, "received {}", other.packet_type()),
+        }
+        tracing::trace!(conn = conn.id, ?packet, "received");
         match packet {
             Packet::Connect(c) if !connected => {
                 msg.release("reader: CONNECT read");
@@ -543,6 +601,7 @@ impl Broker {
     /// releases expired messages. Returns the connections the shell must
     /// now close.
     pub fn tick(&self, now_ms: u64) -> Vec<Arc<Conn>> {
+        self.saw_time(now_ms);
         let mut st = lock(&self.state);
         let st = &mut *st;
         let mut silent = Vec::new();
@@ -569,6 +628,7 @@ impl Broker {
         if st.expiring {
             self.expire(st, now_ms);
         }
+        silent.extend(self.slow_consumers(st, now_ms));
         silent
     }
 
@@ -605,6 +665,7 @@ impl Broker {
         };
         conn.closing.store(true, Ordering::Release);
         conn.outbox.close();
+        self.saw_time(now_ms);
         let mut st = lock(&self.state);
         let st = &mut *st;
         st.conns.remove(&conn.id);

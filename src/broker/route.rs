@@ -4,13 +4,14 @@
 //! the way (a delivery nobody started to send is released when it expires;
 //! the interval written is what is left of it).
 
+use super::limits::{DropReason, WhenFull};
 use super::session::{Inflight, InflightStage, Session, Waiting};
 use super::shared::ShareKey;
 use super::{Broker, Conn, Flow, Proto, State};
 use crate::codec::{Packet, PubResponse, Publish, QoS, ReasonCode, SubscriptionOptions, Version};
 use crate::faults::{Fault, FaultSet};
 use crate::kernels::frame::{Delivery, OutFrame};
-use crate::kernels::outbox::Entry;
+use crate::kernels::outbox::{Entry, Refused};
 use crate::ledger::{MsgRef, MsgSlot};
 use crate::sync::{Arc, StdArc, lock};
 use bytes::Bytes;
@@ -90,6 +91,7 @@ impl Broker {
         // The frame's message becomes the application message: only the
         // payload is shared with subscribers. We are its only owner here.
         let payload = publish.payload.clone();
+        let size = publish.topic.as_str().len() + payload.len();
         if msg
             .mutate("reader: keep payload", |d| *d = payload)
             .is_err()
@@ -101,9 +103,40 @@ impl Broker {
         meta.dup = false;
         let qos = meta.qos;
         let from = p.client_id.clone();
-        {
+        if self.faults().has(Fault::Nanomq992557ab) {
+            // NanoMQ 992557ab: the subscribers are looked up under the lock
+            // (dbtree_find_clients) and served after it was dropped
+            // (foreach_client), so an UNSUBSCRIBE in between still gets it.
+            let plan = {
+                let mut st = lock(&self.state);
+                st.stats.publishes_in += 1;
+                self.plan_fan_out(&mut st, from.as_deref(), msg, StdArc::new(meta), p.now_ms)
+            };
+            for d in plan {
+                self.deliver(&mut lock(&self.state), &d.client, d.msg, d.meta, d.spec);
+            }
+        } else {
             let mut st = lock(&self.state);
             st.stats.publishes_in += 1;
+            if qos != QoS::AtMostOnce
+                && version == Version::V5
+                && self.cfg.queue.when_full == WhenFull::Refuse
+                && let Err(reason) = self.refusal(&mut st, from.as_deref(), &meta, size)
+            {
+                st.stats.drops.refused_publishes += 1;
+                drop(st);
+                tracing::debug!(client = ?from, %reason, "publication refused: quota exceeded");
+                msg.release("refused: quota exceeded");
+                let mut ack = PubResponse::new(pid);
+                ack.reason = ReasonCode::QuotaExceeded;
+                // A failed PUBREC ends the QoS 2 flow: no PUBREL follows.
+                let packet = match qos {
+                    QoS::ExactlyOnce => Packet::Pubrec(ack),
+                    _ => Packet::Puback(ack),
+                };
+                self.send(conn, &packet, version, "broker: refusing ack");
+                return Flow::Continue;
+            }
             self.route(&mut st, from.as_deref(), msg, StdArc::new(meta), p.now_ms);
         }
         match qos {
@@ -138,6 +171,23 @@ impl Broker {
         meta: StdArc<Publish>,
         now_ms: u64,
     ) {
+        // Planned and delivered under one hold of the lock: a subscription
+        // removed after the plan must not be served.
+        for d in self.plan_fan_out(st, from, msg, meta, now_ms) {
+            self.deliver(st, &d.client, d.msg, d.meta, d.spec);
+        }
+    }
+
+    /// The retained store takes its reference, and every matching
+    /// subscriber gets one delivery with its own reference.
+    fn plan_fan_out(
+        &self,
+        st: &mut State,
+        from: Option<&str>,
+        msg: MsgRef,
+        meta: StdArc<Publish>,
+        now_ms: u64,
+    ) -> Vec<Planned> {
         let topic = meta.topic.as_str().to_string();
         // An interval of 0 never expires (as in mosquitto).
         let expires_at_ms = meta
@@ -178,6 +228,7 @@ impl Broker {
         let mut clients = matches.iter().map(|m| &m.0).collect::<Vec<_>>();
         clients.dedup();
         let n = clients.len() + picks.len();
+        let mut plan = Vec::with_capacity(n);
         // One reference per delivery: the publisher's own goes to the last
         // one, every other takes a new one.
         let mut own = Some(msg);
@@ -236,11 +287,17 @@ impl Broker {
                 now_ms,
                 share: t.share,
             };
-            self.deliver(st, &t.client, r, meta.clone(), d);
+            plan.push(Planned {
+                client: t.client.clone(),
+                msg: r,
+                meta: meta.clone(),
+                spec: d,
+            });
         }
         if let Some(m) = own {
             m.release("fanout: no subscriber");
         }
+        plan
     }
 
     /// Hands the deliveries `s` got through a shared group and never had
@@ -285,7 +342,33 @@ impl Broker {
         }
     }
 
-    /// Hands one reference to one subscriber's session.
+    /// [`WhenFull::Refuse`]: why a publication cannot be taken by all its
+    /// ordinary subscribers, if it cannot. (A shared group's member is
+    /// chosen at delivery; one over its limit drops it as `DropNewest`.)
+    fn refusal(
+        &self,
+        st: &mut State,
+        from: Option<&str>,
+        meta: &Publish,
+        size: usize,
+    ) -> Result<(), DropReason> {
+        let mut targets: Vec<(String, QoS)> = Vec::new();
+        st.tree
+            .for_each_match(meta.topic.as_str(), |client, (opts, _)| {
+                if opts.no_local && from == Some(client) {
+                    return;
+                }
+                targets.push((client.to_string(), opts.qos.min(meta.qos)));
+            });
+        // One entry per client, at the highest QoS of its subscriptions.
+        targets.sort_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
+        targets.dedup_by(|a, b| a.0 == b.0);
+        self.check_refuse(st, &targets, size)
+    }
+
+    /// Hands one reference to one subscriber's session, within the queue
+    /// limits ([`super::limits`]): a delivery that does not fit is dropped
+    /// (released once, counted, logged).
     pub(super) fn deliver(
         &self,
         st: &mut State,
@@ -295,17 +378,15 @@ impl Broker {
         spec: DeliverySpec,
     ) {
         let version = st.versions.get(client).copied().unwrap_or(Version::V311);
-        let Some(session) = st.sessions.get_mut(client) else {
+        let Some(session) = st.sessions.get(client) else {
             msg.release("deliver: no session");
             return;
         };
-        let conn = session.conn.and_then(|id| st.conns.get(&id)).cloned();
-        if let Some(max) = session.max_packet_out {
-            let size = meta.topic.as_str().len() + msg.data("deliver: size").map_or(0, |d| d.len());
-            if size + 16 > max as usize {
-                msg.release("deliver: over the client's maximum packet size");
-                return;
-            }
+        let size = meta.topic.as_str().len() + msg.data("deliver: size").map_or(0, |d| d.len());
+        if let Some(max) = session.max_packet_out
+            && size + 16 > max as usize
+        {
+            return self.drop_delivery(st, client, msg, DropReason::ClientMaxPacket);
         }
         let mut delivery = Delivery {
             meta,
@@ -324,34 +405,55 @@ impl Broker {
             st.stats.expired += 1;
             return;
         }
-        st.stats.deliveries += 1;
+        if let Err(reason) = self.admit(st, client, spec.qos, size) {
+            return self.drop_delivery(st, client, msg, reason);
+        }
+        let State {
+            sessions,
+            conns,
+            stats,
+            ..
+        } = st;
+        let Some(session) = sessions.get_mut(client) else {
+            msg.release("deliver: no session");
+            return;
+        };
+        let conn = session.conn.and_then(|id| conns.get(&id)).cloned();
+        let charge = self.budget.charge(size);
         if spec.qos == QoS::AtMostOnce {
-            match conn {
-                Some(c) => {
-                    delivery.stamp_expiry(spec.now_ms);
-                    delivery.aliases = c.aliases();
-                    let _ = c.outbox.enqueue(Entry::Msg {
-                        msg,
-                        frame: OutFrame::Deliver(Box::new(delivery)),
-                    });
+            let Some(c) = conn else {
+                // admit() lets no QoS 0 through to a session without one.
+                stats.drops.count(DropReason::OfflineQos0);
+                msg.release(DropReason::OfflineQos0.site());
+                return;
+            };
+            delivery.stamp_expiry(spec.now_ms);
+            delivery.aliases = c.aliases();
+            let entry = Entry::Msg {
+                msg,
+                frame: OutFrame::Deliver(Box::new(delivery)),
+            };
+            // A refused entry was released by the outbox.
+            let refused = match c.outbox.enqueue_droppable(entry, charge) {
+                Ok(()) => {
+                    stats.deliveries += 1;
+                    return;
                 }
-                None => msg.release("deliver: QoS 0 to a disconnected session"),
-            }
+                Err(Refused::Full) => DropReason::SendQueueFull,
+                Err(Refused::Closed) => DropReason::OfflineQos0,
+            };
+            stats.drops.count(refused);
+            tracing::trace!(client, reason = %refused, "delivery dropped");
             return;
         }
+        stats.deliveries += 1;
         session.waiting.push_back(Waiting {
             msg,
             delivery,
+            charge,
             share: spec.share,
         });
-        if conn.is_none()
-            && session.waiting.len() > self.cfg.max_offline
-            && let Some(old) = session.waiting.pop_front()
-        {
-            old.msg
-                .release("deliver: offline queue full (oldest dropped)");
-        }
-        st.stats.expired += Self::pump(self.faults(), session, conn.as_ref(), spec.now_ms);
+        stats.expired += Self::pump(self.faults(), session, conn.as_ref(), spec.now_ms);
     }
 
     /// Moves waiting deliveries into the inflight window while it has room
@@ -388,12 +490,15 @@ impl Broker {
                     slot,
                     delivery: delivery.clone(),
                     stage: InflightStage::AwaitAck,
+                    charge: Some(w.charge),
                     share: w.share,
                 },
             );
             // Only the copy on this connection's queue knows its aliases.
             delivery.aliases = conn.aliases();
-            let _ = conn.outbox.enqueue(Entry::Msg {
+            // Refused only when the connection is closing: the parked
+            // reference stays for the resend after reconnect.
+            let _ = conn.outbox.enqueue_windowed(Entry::Msg {
                 msg: w.msg,
                 frame: OutFrame::Deliver(Box::new(delivery)),
             });
@@ -446,6 +551,7 @@ impl Broker {
                 if let Some(m) = inf.slot.take() {
                     m.release("reader: PUBREC");
                 }
+                inf.charge = None;
                 if failed {
                     s.inflight.remove(&pid);
                     return Self::pump(faults, s, c, now);
@@ -478,6 +584,14 @@ impl Broker {
         });
         Flow::Continue
     }
+}
+
+/// One subscriber's delivery, planned by the fan-out.
+struct Planned {
+    client: String,
+    msg: MsgRef,
+    meta: StdArc<Publish>,
+    spec: DeliverySpec,
 }
 
 /// The per-subscriber part of a delivery.

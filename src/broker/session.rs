@@ -6,11 +6,14 @@
 //! holds another. PUBACK, PUBREC or the end of the session release the
 //! parked one.
 
+use super::limits::DropReason;
+pub use super::queue::{SessionQueue, Waiting};
 use super::shared::ShareKey;
 use crate::codec::{QoS, SubscriptionOptions};
+use crate::kernels::budget::Charge;
 use crate::kernels::frame::Delivery;
-use crate::ledger::{MsgRef, MsgSlot};
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use crate::ledger::MsgSlot;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// Where an unacknowledged delivery is in its QoS flow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,21 +33,26 @@ pub struct Inflight {
     pub delivery: Delivery,
     /// Where it is in the flow.
     pub stage: InflightStage,
+    /// Its bytes against the memory budget, until the payload is released
+    /// (PUBACK, PUBREC).
+    pub charge: Option<Charge>,
     /// The shared group it was delivered through, if any: a session that
     /// ends before the acknowledgement hands it to another member.
     pub share: Option<ShareKey>,
 }
 
-/// A delivery waiting for a free place in the inflight window, or for the
-/// client to come back.
-#[derive(Debug)]
-pub struct Waiting {
-    /// The delivery's own reference.
-    pub msg: MsgRef,
-    /// The header fields.
-    pub delivery: Delivery,
-    /// The shared group it was delivered through, if any.
-    pub share: Option<ShareKey>,
+/// A session over its queue limit: since when, why, and what it lost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OverLimit {
+    /// When it first dropped (ms on the broker's clock), or when the
+    /// connection it is timed on began to be timed.
+    pub since_ms: u64,
+    /// The connection the grace period runs on.
+    pub conn: Option<u64>,
+    /// The limit that made it drop first.
+    pub reason: DropReason,
+    /// Deliveries it lost since.
+    pub dropped: u64,
 }
 
 /// One client's session.
@@ -57,7 +65,9 @@ pub struct Session {
     /// Unacknowledged QoS 1/2 deliveries by packet id.
     pub inflight: BTreeMap<u16, Inflight>,
     /// Deliveries waiting for the window or for a connection.
-    pub waiting: VecDeque<Waiting>,
+    pub waiting: SessionQueue,
+    /// Set while the session is over its queue limit.
+    pub over: Option<OverLimit>,
     /// How many deliveries may be unacknowledged at once (the client's
     /// Receive Maximum).
     pub window: u16,
@@ -84,7 +94,8 @@ impl Session {
             conn: None,
             subscriptions: HashMap::new(),
             inflight: BTreeMap::new(),
-            waiting: VecDeque::new(),
+            waiting: SessionQueue::default(),
+            over: None,
             window: window.max(1),
             expiry_secs,
             expires_at_ms: None,
@@ -97,7 +108,7 @@ impl Session {
     /// A packet id no inflight delivery uses, or `None` when the window is
     /// full.
     pub fn take_pid(&mut self) -> Option<u16> {
-        if self.inflight.len() >= usize::from(self.window) {
+        if !self.has_window() {
             return None;
         }
         for _ in 0..u16::MAX {
@@ -122,19 +133,12 @@ impl Session {
     /// Releases the waiting deliveries whose message expired at `now_ms`
     /// (nobody started to deliver them [MQTT-3.3.2-5]); how many.
     pub fn expire_waiting(&mut self, now_ms: u64) -> usize {
-        if !self.waiting.iter().any(|w| w.delivery.expired(now_ms)) {
-            return 0;
-        }
-        let before = self.waiting.len();
-        let (gone, kept): (VecDeque<Waiting>, VecDeque<Waiting>) = self
-            .waiting
-            .drain(..)
-            .partition(|w| w.delivery.expired(now_ms));
-        self.waiting = kept;
+        let gone = self.waiting.take_if(|w| w.delivery.expired(now_ms));
+        let n = gone.len();
         for w in gone {
             w.msg.release("session: message expired while waiting");
         }
-        before - self.waiting.len()
+        n
     }
 
     /// Releases every reference the session holds (the session ends).
@@ -144,8 +148,11 @@ impl Session {
                 m.release(site);
             }
         }
-        for w in self.waiting.drain(..) {
-            w.msg.release(site);
-        }
+        self.waiting.release_all(site);
+    }
+
+    /// True while the in-flight window has room.
+    pub fn has_window(&self) -> bool {
+        self.inflight.len() < usize::from(self.window)
     }
 }

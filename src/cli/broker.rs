@@ -1,6 +1,7 @@
 //! `mqtls broker`: the reference broker over TLS (and optionally plain
 //! TCP). On Ctrl-C or after `--duration` it stops, audits the ledger and
-//! exits non-zero on any violation.
+//! exits non-zero on any violation. Sessions, queued and retained messages
+//! live in memory only and are lost when it stops.
 //!
 //! Without `--cert`/`--key` it generates a throwaway test PKI, writes it to
 //! a directory it prints together with the client command lines that trust
@@ -65,7 +66,8 @@ pub struct Args {
     /// Stop after this many seconds (default: run until Ctrl-C).
     #[arg(long)]
     pub duration: Option<u64>,
-    /// Seconds a client may take to finish its TLS handshake.
+    /// Seconds a client may take to finish its TLS handshake (on the plain
+    /// port: to send its first bytes); it is refused after that.
     #[arg(long, default_value_t = 10)]
     pub handshake_timeout: u64,
     /// Largest packet accepted, in bytes.
@@ -82,6 +84,13 @@ pub struct Args {
     /// Historic faults to switch on (comma-separated names, see `mqtls zoo`).
     #[arg(long, default_value = "none")]
     pub faults: FaultSet,
+    /// Write the shutdown report (traffic, drops per reason, the ledger
+    /// audit) to this file as JSON, e.g. for `mqtls soak`.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+    /// Queue limits.
+    #[command(flatten)]
+    pub queue: super::queue_limits::QueueArgs,
     /// Logging (stderr; one line per connection event by default).
     #[command(flatten)]
     pub log: super::logging::LogArgs,
@@ -120,6 +129,8 @@ pub fn run(args: Args) -> Result<i32, CliError> {
         max_packet_size: args.max_packet_size,
         max_keep_alive: args.max_keepalive,
         faults: args.faults,
+        max_inflight: args.queue.max_inflight,
+        queue: args.queue.limits(),
         ..BrokerConfig::default()
     };
     let ledger = Ledger::new(match args.ledger {
@@ -160,6 +171,22 @@ pub fn run(args: Args) -> Result<i32, CliError> {
         }
         Ok::<_, CliError>(server.shutdown().await)
     })?;
+    if let Some(path) = &args.report {
+        write_report(path, &report)?;
+    }
+    let d = report.stats.drops;
+    println!(
+        "mqtls broker: deliveries dropped {} (queue messages {}, queue bytes {}, memory budget {}, send queue full {}, QoS 0 offline {}, client max packet {}); publishes refused {}; slow consumers disconnected {}",
+        d.total(),
+        d.queue_messages,
+        d.queue_bytes,
+        d.memory_budget,
+        d.send_queue_full,
+        d.offline_qos0,
+        d.client_max_packet,
+        d.refused_publishes,
+        d.slow_consumers_disconnected
+    );
     let s = report.audit.stats;
     let violations = report.audit.violations.len();
     // One event whose fields are the audit (text: key=value, JSON: keys);
@@ -186,6 +213,16 @@ pub fn run(args: Args) -> Result<i32, CliError> {
         tracing::error!(kind = %v.kind, "ledger violation: {}", v.diagnosis());
     }
     Ok(i32::from(!report.audit.is_clean()))
+}
+
+/// Writes `report` to `path` as JSON.
+fn write_report(path: &std::path::Path, report: &crate::net::ServerReport) -> Result<(), CliError> {
+    // Plain data with string keys: serialising cannot fail.
+    let json = serde_json::to_string_pretty(report).unwrap_or_default();
+    std::fs::write(path, json).map_err(|source| CliError::Write {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 /// A future that completes on Ctrl-C, with the signal handler installed

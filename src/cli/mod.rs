@@ -4,6 +4,7 @@ mod bench;
 mod broker;
 mod certs;
 mod check;
+mod compare;
 mod decode;
 mod error;
 mod hostile_broker;
@@ -11,6 +12,8 @@ pub mod logging;
 mod mqtt_client;
 mod probe;
 mod publish;
+mod queue_limits;
+mod soak;
 mod sub;
 pub mod zoo;
 
@@ -44,7 +47,18 @@ pub enum Command {
     Certs(certs::Args),
     /// Decode MQTT packets (hex or raw bytes) and print them as JSON.
     Decode(decode::Args),
-    /// The reference broker over TLS (and optionally plain TCP).
+    /// The reference broker over TLS (and optionally plain TCP); with no
+    /// arguments it serves 8883 with a throwaway PKI and prints how to connect.
+    ///
+    /// Sessions, their queued messages and retained messages live in memory
+    /// only: they are lost when the broker stops or restarts.
+    ///
+    /// What a slow or stopped consumer may hold is bounded per session
+    /// (--max-queued-messages, --max-queued-bytes) and for the whole broker
+    /// (--queue-memory); beyond that, queued QoS 0 go first, then
+    /// --queue-full decides for QoS 1/2, and a consumer over its limit for
+    /// --slow-consumer-timeout seconds is disconnected. Every drop is
+    /// counted per reason, logged, and released once through the ledger.
     Broker(broker::Args),
     /// Subscribe and print messages (nanomq_cli / mosquitto_sub flags).
     #[command(disable_help_flag = true, disable_version_flag = true)]
@@ -56,6 +70,17 @@ pub enum Command {
     HostileBroker(hostile_broker::Args),
     /// Attack an external TLS broker and check it keeps serving.
     Probe(probe::Args),
+    /// Soak a broker with slow, stopped and flapping consumers: RSS over
+    /// time, drops per reason, other clients' latency, the ledger audit.
+    ///
+    /// Runs the same load against our broker and mosquitto (or a broker
+    /// you started) one after the other and prints them side by side;
+    /// writes soak.md and soak.json. Exits 1 when our broker's audit is not
+    /// clean, its RSS went over --max-rss, the probe lost a message or a
+    /// client failed.
+    Soak(soak::Args),
+    /// Compare hostile-broker or probe reports: new, fixed and unchanged findings.
+    Compare(compare::Args),
 }
 
 /// Installs the log subscriber for `command`: the broker logs each
@@ -86,6 +111,8 @@ pub fn main() -> i32 {
         Command::Pub(a) => publish::run(a),
         Command::HostileBroker(a) => hostile_broker::run(a),
         Command::Probe(a) => probe::run(a),
+        Command::Soak(a) => soak::run(a),
+        Command::Compare(a) => compare::run(a),
     };
     match result {
         Ok(code) => code,

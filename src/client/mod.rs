@@ -566,10 +566,19 @@ impl ClientKernel {
         let op = self.connect(now_ms);
         let version = self.cfg.version;
         let mut resend = Vec::new();
+        let mut looked_up = Vec::new();
         // Only publishes are sent again: the CONNECT just parked under
         // packet id 0 is already queued, and is shared with the wire.
         self.pending.for_each(|pid, parked| match parked.stage {
             _ if parked.op.kind() != OpKind::Publish => {}
+            Stage::Ack if self.faults().has(Fault::NanonngF135bbc6b) => {
+                // NanoNNG f135bbc6b: the resend takes the message's pointer
+                // under the lock and its reference after dropping it.
+                let m = parked
+                    .op
+                    .with_msg(|slot| slot.peek().map(|m| m.alias("client: resend lookup")));
+                looked_up.extend(m);
+            }
             Stage::Ack => {
                 let wire = parked.op.with_msg(|slot| {
                     let m = slot.peek()?;
@@ -605,6 +614,12 @@ impl ClientKernel {
                 frame: OutFrame::Raw,
             }),
         });
+        for m in looked_up {
+            resend.push(Entry::Msg {
+                msg: m.retain("client: resend (after the lock)"),
+                frame: OutFrame::Raw,
+            });
+        }
         for e in resend {
             let _ = self.outbox.enqueue(e);
         }

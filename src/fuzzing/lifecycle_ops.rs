@@ -153,7 +153,10 @@ fn run(data: &[u8], faults: FaultSet, mode: Mode) -> Audit {
             faults,
             max_queued: 64,
             max_inflight: 4,
-            max_offline: 8,
+            queue: crate::broker::limits::QueueLimits {
+                max_messages: 8,
+                ..Default::default()
+            },
             ..Default::default()
         },
     );

@@ -1,10 +1,14 @@
-//! A hostile-broker run: for each scenario, a fresh listener, the client
-//! under test started against it, and what both sides did.
+//! A hostile-broker run: for each scenario and repeat, a fresh listener,
+//! the client under test started against it, what both sides did, and the
+//! judgement (outcome and findings).
 
 use super::HostileError;
-use super::runner::{self, ClientRun, Placeholders};
+use super::finding::{Finding, FrameFilter, serialize_signature_ids};
+use super::outcome::{self, Outcome};
+use super::runner::{self, ClientRun, Launch, Placeholders, StopPlan};
 use super::scenario::{Scenario, Settings};
 use super::server::{self, ServerRecord};
+use super::session::Observer;
 use crate::tls::{ServerTls, ServerTlsOptions};
 use serde::Serialize;
 use std::path::PathBuf;
@@ -31,13 +35,7 @@ impl Pki {
     /// the returned value is dropped).
     pub fn generate() -> Result<Pki, HostileError> {
         let pki = certs_gen::Pki::generate(&certs_gen::PkiOptions::default())?;
-        let dir = tempfile::Builder::new()
-            .prefix("mqtls-hostile-")
-            .tempdir()
-            .map_err(|source| HostileError::File {
-                path: std::env::temp_dir(),
-                source,
-            })?;
+        let dir = super::temp_dir("mqtls-hostile-")?;
         pki.write_pem(dir.path(), false)?;
         let p = dir.path();
         let server = ServerTlsOptions::from_files(p.join("server.pem"), p.join("server.key"))
@@ -80,55 +78,92 @@ impl Pki {
 pub struct Plan {
     /// The scenarios, in order.
     pub scenarios: Vec<Scenario>,
+    /// How many times each scenario runs (its runs follow each other).
+    pub repeat: usize,
     /// The address to listen on (a loopback address unless allowed).
     pub host: String,
-    /// The port; 0 picks a free one per scenario.
+    /// The port; 0 picks a free one per run.
     pub port: u16,
     /// The client under test; `None` serves each scenario for `limit` to
     /// whoever connects.
     pub client_cmd: Option<String>,
-    /// The client's time limit per scenario.
+    /// The client's time limit per run.
     pub limit: Duration,
+    /// How the client is stopped, once it recovered or at the limit.
+    pub stop: StopPlan,
+    /// How long a recovered client may go on before it is stopped.
+    pub settle: Duration,
     /// The scripts' knobs.
     pub settings: Settings,
+    /// Which frames signatures skip.
+    pub filter: FrameFilter,
+    /// Run on each process of a client stopped at the limit (`{pid}`).
+    pub on_stuck: Option<String>,
 }
 
-/// One scenario's result.
+/// One run of one scenario.
 #[derive(Debug, Clone, Serialize)]
-pub struct ScenarioResult {
-    /// The scenario.
-    pub scenario: Scenario,
-    /// What it does.
-    pub description: &'static str,
+pub struct RunResult {
+    /// 1 for the first run of the scenario.
+    pub repeat: usize,
     /// The port it listened on.
     pub port: u16,
+    /// How the client ended, when a command was given.
+    pub outcome: Option<Outcome>,
+    /// What the client did that a correct one never does (sanitizer
+    /// reports, leaks, broken rules, stuck, crashed); the report lists each
+    /// once, so a run names them by signature.
+    #[serde(serialize_with = "serialize_signature_ids")]
+    pub findings: Vec<Finding>,
+    /// True when the plain broker's message reached the client.
+    pub delivered: bool,
     /// The client run, when a command was given.
     pub client: Option<ClientRun>,
     /// What the broker saw.
     pub server: ServerRecord,
 }
 
+/// Every run of one scenario.
+#[derive(Debug, Clone, Serialize)]
+pub struct ScenarioResult {
+    /// The scenario.
+    pub scenario: Scenario,
+    /// What it does.
+    pub description: &'static str,
+    /// Its runs, in order.
+    pub runs: Vec<RunResult>,
+}
+
 impl ScenarioResult {
-    /// True when the client crashed, hung or a sanitizer spoke.
+    /// True when some run has a finding.
     pub fn is_finding(&self) -> bool {
-        self.client.as_ref().is_some_and(|c| c.outcome.is_finding())
+        self.runs.iter().any(|r| !r.findings.is_empty())
     }
 }
 
-/// Runs every scenario of `plan` in turn; `listening` is called when a
-/// scenario's listener is up (before its client starts), `progress` after
-/// it ended.
+/// Runs every scenario of `plan` `plan.repeat` times; `listening` is called
+/// when a run's listener is up (before its client starts), `progress` after
+/// each run.
 pub async fn run(
     plan: &Plan,
     pki: &Pki,
+    env: &[(String, String)],
     mut listening: impl FnMut(Scenario, std::net::SocketAddr),
-    mut progress: impl FnMut(&ScenarioResult),
+    mut progress: impl FnMut(Scenario, &RunResult),
 ) -> Result<Vec<ScenarioResult>, HostileError> {
     let mut results = Vec::new();
     for &scenario in &plan.scenarios {
-        let result = run_one(plan, pki, scenario, &mut listening).await?;
-        progress(&result);
-        results.push(result);
+        let mut runs = Vec::new();
+        for repeat in 1..=plan.repeat.max(1) {
+            let run = run_one(plan, pki, env, scenario, repeat, &mut listening).await?;
+            progress(scenario, &run);
+            runs.push(run);
+        }
+        results.push(ScenarioResult {
+            scenario,
+            description: scenario.description(),
+            runs,
+        });
     }
     Ok(results)
 }
@@ -136,9 +171,11 @@ pub async fn run(
 async fn run_one(
     plan: &Plan,
     pki: &Pki,
+    env: &[(String, String)],
     scenario: Scenario,
+    repeat: usize,
     listening: &mut impl FnMut(Scenario, std::net::SocketAddr),
-) -> Result<ScenarioResult, HostileError> {
+) -> Result<RunResult, HostileError> {
     let (listener, addr) = server::bind(&plan.host, plan.port).await?;
     listening(scenario, addr);
     let (stop_tx, stop_rx) = oneshot::channel();
@@ -157,12 +194,31 @@ async fn run_one(
     };
     let settings = plan.settings.clone();
     let tls = pki.server.clone();
-    let serving =
-        tokio::spawn(
-            async move { server::serve(&listener, &tls, scenario, &settings, stop_rx).await },
-        );
+    let (observer, delivered) = Observer::new();
+    let serving_observer = observer.clone();
+    let serving = tokio::spawn(async move {
+        server::serve(
+            &listener,
+            &tls,
+            scenario,
+            &settings,
+            serving_observer,
+            stop_rx,
+        )
+        .await
+    });
     let client = match command {
-        Some(cmd) => Some(runner::run(&cmd, plan.limit).await),
+        Some(command) => {
+            let launch = Launch {
+                command,
+                limit: plan.limit,
+                stop: plan.stop,
+                settle: plan.settle,
+                env: env.to_vec(),
+                on_stuck: plan.on_stuck.clone(),
+            };
+            Some(runner::run(&launch, delivered).await?)
+        }
         None => {
             tokio::time::sleep(plan.limit).await;
             None
@@ -170,11 +226,28 @@ async fn run_one(
     };
     let _ = stop_tx.send(());
     let server = serving.await.unwrap_or_default();
-    Ok(ScenarioResult {
-        scenario,
-        description: scenario.description(),
+    let delivered = observer.was_delivered();
+    let judgement = client.as_ref().map(|c| {
+        outcome::judge(
+            scenario,
+            c,
+            delivered,
+            server.violations().cloned().collect(),
+            plan.limit,
+            &plan.filter,
+        )
+    });
+    let (outcome, findings) = match judgement {
+        Some(j) => (Some(j.outcome), j.findings),
+        None => (None, server.violations().cloned().collect()),
+    };
+    Ok(RunResult {
+        repeat,
         port: addr.port(),
-        client: client.transpose()?,
+        outcome,
+        findings,
+        delivered,
+        client,
         server,
     })
 }

@@ -4,6 +4,17 @@ use crate::tls::TlsError;
 use std::path::PathBuf;
 use thiserror::Error;
 
+/// A temporary directory named `prefix...`, removed when dropped.
+pub fn temp_dir(prefix: &str) -> Result<tempfile::TempDir, HostileError> {
+    tempfile::Builder::new()
+        .prefix(prefix)
+        .tempdir()
+        .map_err(|source| HostileError::File {
+            path: std::env::temp_dir(),
+            source,
+        })
+}
+
 /// Why a hostile-broker or probe run could not do its job (as opposed to a
 /// finding about the peer under test, which is a result, not an error).
 #[derive(Debug, Error)]
@@ -90,6 +101,19 @@ pub enum HostileError {
         /// Why the liveness check failed.
         reason: String,
     },
+    /// The broker of `--broker-cmd` exited, or did not serve, before any
+    /// scenario ran.
+    #[error(
+        "`{command}` {why}; it printed:\n{output}\n(check the command, its configuration, and that it listens with TLS on --host/--port)"
+    )]
+    BrokerDidNotStart {
+        /// The command.
+        command: String,
+        /// What went wrong.
+        why: String,
+        /// The end of what it printed.
+        output: String,
+    },
     /// A corpus file could not be read.
     #[error("cannot read the corpus {path}: {source} (pass a directory of raw packet files)")]
     Corpus {
@@ -97,6 +121,24 @@ pub enum HostileError {
         path: PathBuf,
         /// What the OS said.
         source: std::io::Error,
+    },
+    /// The LeakSanitizer-on-signal helper could not be compiled.
+    #[error(
+        "cannot build the leak-check helper with `{compiler}`: {reason} (install a C compiler, set CC, or leave out --leak-check-on-stop)"
+    )]
+    LeakCheckBuild {
+        /// The compiler used.
+        compiler: String,
+        /// What it said.
+        reason: String,
+    },
+    /// A report given to compare could not be read or is not a report.
+    #[error("cannot read the report {path}: {reason}")]
+    Report {
+        /// The file.
+        path: PathBuf,
+        /// What was wrong.
+        reason: String,
     },
     /// An option is out of range.
     #[error("{0}")]

@@ -272,6 +272,32 @@ impl Finding {
     }
 }
 
+/// Serialises findings by their signature ids only: a report lists each
+/// finding once, and its runs name them.
+pub fn serialize_signature_ids<S: serde::Serializer>(
+    findings: &[Finding],
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    s.collect_seq(findings.iter().map(|f| &f.signature.id))
+}
+
+/// One line naming `findings` by kind and bug type, each once
+/// (`SANITIZER heap-use-after-free, LEAK direct-leak`), `-` when none.
+pub fn summary_line(findings: &[Finding]) -> String {
+    let mut seen: Vec<String> = Vec::new();
+    for f in findings {
+        let name = format!("{} {}", f.kind, f.bug_type);
+        if !seen.contains(&name) {
+            seen.push(name);
+        }
+    }
+    if seen.is_empty() {
+        "-".to_owned()
+    } else {
+        seen.join(", ")
+    }
+}
+
 /// Which frames a signature skips: the sanitizer runtime, libc's thread
 /// start, and allocation, free and atomic wrappers (`nni_msg_free`,
 /// `nng_aio_alloc`, `nni_atomic_dec_nv`), which every message bug shares and

@@ -43,7 +43,7 @@ on_signal(int sig)
 }
 
 static void *
-checker(void *arg)
+mqtls_lsan_checker_thread(void *arg)
 {
 	char b;
 	(void) arg;
@@ -81,7 +81,7 @@ install(void)
 	pthread_attr_t attr;
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	if (pthread_create(&t, &attr, checker, NULL) != 0) {
+	if (pthread_create(&t, &attr, mqtls_lsan_checker_thread, NULL) != 0) {
 		return;
 	}
 	struct sigaction sa;

@@ -6,8 +6,12 @@
 //! on purpose, so it must never turn into an unbounded load generator.
 
 use super::HostileError;
+use super::broker_process::BrokerProcess;
+use super::finding::{Finding, FrameFilter, Rule, serialize_signature_ids};
 use super::packets;
+use super::protocol;
 use super::raw_client::{RawClient, Target, liveness};
+use super::sanitizer;
 use super::scenario::ZOO_1505;
 use super::session::ReadEnd;
 use crate::codec::{Packet, QoS};
@@ -70,6 +74,11 @@ pub struct ProbeResult {
     pub liveness: String,
     /// Wall time in seconds.
     pub seconds: f64,
+    /// What the broker did that the specification forbids, and what its
+    /// sanitizers reported during the scenario; the report lists each once,
+    /// so a scenario names them by signature.
+    #[serde(serialize_with = "serialize_signature_ids")]
+    pub findings: Vec<Finding>,
 }
 
 /// The probe's knobs.
@@ -113,90 +122,157 @@ pub struct Malformed {
     pub bytes: Vec<u8>,
     /// Sent as the first packet, without CONNECT.
     pub before_connect: bool,
+    /// The normative statement that makes the broker close the connection
+    /// on it (MQTT 3.1.1: the probe speaks 3.1.1).
+    pub rule: Option<Rule>,
 }
 
-fn m(name: &str, why: &str, bytes: &[u8]) -> Malformed {
+fn m(name: &str, why: &str, rule: (&str, &str), bytes: &[u8]) -> Malformed {
     Malformed {
         name: name.to_owned(),
         why: why.to_owned(),
         bytes: bytes.to_vec(),
         before_connect: false,
+        rule: Some(Rule::new(rule.0, rule.1)),
     }
 }
 
+/// MQTT-4.8.0-1, which every malformed packet without a rule of its own
+/// falls under.
+const CLOSE: (&str, &str) = (
+    "MQTT-4.8.0-1",
+    "Unless stated otherwise, if either the Server or Client encounters a protocol violation, it MUST close the Network Connection on which it received that Control Packet which caused the protocol violation.",
+);
+
 /// The built-in malformed packets, each sent after a good CONNECT (one
-/// before it). The broker must close the connection (MQTT-4.8.0-1).
+/// before it), each with the statement that makes the broker close the
+/// connection.
 pub fn malformed_table() -> Vec<Malformed> {
     let mut t = vec![
         m(
             "zoo-1505",
             "ZOO.md nanonng-1505: SUBSCRIBE whose second filter claims 100 bytes where 3 remain",
+            CLOSE,
             &ZOO_1505,
         ),
         m(
             "remaining-length-5-bytes",
             "remaining length as a 5-byte varint",
+            CLOSE,
             &[0x30, 0xff, 0xff, 0xff, 0xff, 0x7f],
         ),
-        m("reserved-type-0", "packet type 0 (reserved)", &[0x00, 0x00]),
+        m(
+            "reserved-type-0",
+            "packet type 0 (reserved)",
+            (
+                "MQTT-4.8.0-1",
+                "Control packet type 0 is Reserved, \"Forbidden\" (MQTT 3.1.1 §2.2.1, Table 2.1): a protocol violation, on which the Server MUST close the Network Connection.",
+            ),
+            &[0x00, 0x00],
+        ),
         m(
             "subscribe-flags-0",
             "SUBSCRIBE with header flags 0000 (must be 0010)",
+            (
+                "MQTT-3.8.1-1",
+                "Bits 3,2,1 and 0 of the fixed header of the SUBSCRIBE Control Packet are reserved and MUST be set to 0,0,1 and 0 respectively. The Server MUST treat any other value as malformed and close the Network Connection.",
+            ),
             &[0x80, 0x06, 0x00, 0x01, 0x00, 0x01, 0x61, 0x00],
         ),
         m(
             "subscribe-no-filters",
             "SUBSCRIBE without any topic filter",
+            (
+                "MQTT-3.8.3-3",
+                "The payload of a SUBSCRIBE packet MUST contain at least one Topic Filter / QoS pair. A SUBSCRIBE packet with no payload is a protocol violation.",
+            ),
             &[0x82, 0x02, 0x00, 0x01],
         ),
         m(
             "subscribe-packet-id-0",
             "SUBSCRIBE with packet identifier 0",
+            (
+                "MQTT-2.3.1-1",
+                "SUBSCRIBE, UNSUBSCRIBE, and PUBLISH (in cases where QoS > 0) Control Packets MUST contain a non-zero 16-bit Packet Identifier.",
+            ),
             &[0x82, 0x06, 0x00, 0x00, 0x00, 0x01, 0x61, 0x00],
         ),
         m(
             "subscribe-qos-3",
             "SUBSCRIBE asking for QoS 3",
+            (
+                "MQTT-3.8.3-4",
+                "The Server MUST treat a SUBSCRIBE packet as malformed and close the Network Connection if any of Reserved bits in the payload are non-zero, or QoS is not 0,1 or 2.",
+            ),
             &[0x82, 0x06, 0x00, 0x01, 0x00, 0x01, 0x61, 0x03],
         ),
         m(
             "publish-qos-3",
             "PUBLISH with QoS 3",
+            (
+                "MQTT-3.3.1-4",
+                "A PUBLISH Packet MUST NOT have both QoS bits set to 1. If a Server or Client receives a PUBLISH Packet which has both QoS bits set to 1 it MUST close the Network Connection.",
+            ),
             &[0x36, 0x05, 0x00, 0x01, 0x61, 0x00, 0x01],
         ),
         m(
             "publish-wildcard-topic",
             "PUBLISH to the topic `#`",
+            (
+                "MQTT-3.3.2-2",
+                "The Topic Name in the PUBLISH Packet MUST NOT contain wildcard characters.",
+            ),
             &[0x30, 0x03, 0x00, 0x01, 0x23],
         ),
         m(
             "publish-invalid-utf8",
             "PUBLISH topic that is not UTF-8 (c3 28)",
+            (
+                "MQTT-1.5.3-1",
+                "The character data in a UTF-8 encoded string MUST be well-formed UTF-8. If a Server or Client receives a Control Packet containing ill-formed UTF-8 it MUST close the Network Connection.",
+            ),
             &[0x30, 0x04, 0x00, 0x02, 0xc3, 0x28],
         ),
         m(
             "publish-nul-in-topic",
             "PUBLISH topic holding U+0000",
+            (
+                "MQTT-1.5.3-2",
+                "A UTF-8 encoded string MUST NOT include an encoding of the null character U+0000. If a receiver (Server or Client) receives a Control Packet containing U+0000 it MUST close the Network Connection.",
+            ),
             &[0x30, 0x04, 0x00, 0x02, 0x61, 0x00],
         ),
         m(
             "string-past-packet",
             "PUBLISH topic length 255 in a 4-byte packet",
+            CLOSE,
             &[0x30, 0x04, 0x00, 0xff, 0x61, 0x62],
         ),
         m(
             "pubrel-flags-0",
             "PUBREL with header flags 0000 (must be 0010)",
+            (
+                "MQTT-3.6.1-1",
+                "Bits 3,2,1 and 0 of the fixed header in the PUBREL Control Packet are reserved and MUST be set to 0,0,1 and 0 respectively. The Server MUST treat any other value as malformed and close the Network Connection.",
+            ),
             &[0x60, 0x02, 0x00, 0x01],
         ),
         m(
             "unsubscribe-empty",
             "UNSUBSCRIBE without any topic filter",
+            (
+                "MQTT-3.10.3-2",
+                "The Payload of an UNSUBSCRIBE packet MUST contain at least one Topic Filter. An UNSUBSCRIBE packet with no payload is a protocol violation.",
+            ),
             &[0xa2, 0x02, 0x00, 0x01],
         ),
         m(
             "pingreq-with-body",
             "PINGREQ with remaining length 1",
+            (
+                "MQTT-4.8.0-1",
+                "PINGREQ has no variable header and no payload (MQTT 3.1.1 §3.12): one with a body is malformed, and the Server MUST close the Network Connection.",
+            ),
             &[0xc0, 0x01, 0x00],
         ),
     ];
@@ -206,6 +282,7 @@ pub fn malformed_table() -> Vec<Malformed> {
         t.push(m(
             "second-connect",
             "a second CONNECT on the same connection (MQTT-3.1.0-2)",
+            (protocol::SECOND_CONNECT.v311, protocol::SECOND_CONNECT.text),
             &connect,
         ));
     }
@@ -214,9 +291,16 @@ pub fn malformed_table() -> Vec<Malformed> {
         why: "SUBSCRIBE as the first packet, before CONNECT (MQTT-3.1.0-1)".to_owned(),
         bytes: vec![0x82, 0x06, 0x00, 0x01, 0x00, 0x01, 0x61, 0x00],
         before_connect: true,
+        rule: Some(protocol::FIRST_PACKET_CONNECT.rule(crate::codec::Version::V311)),
     });
     t
 }
+
+/// A server never sends DISCONNECT in MQTT 3.1.1.
+pub const NO_SERVER_DISCONNECT_311: (&str, &str) = (
+    "MQTT 3.1.1 §3.14",
+    "DISCONNECT is the final Control Packet sent from the Client to the Server (the Server sends none in 3.1.1), and it has no variable header and no payload: its Remaining Length is 0.",
+);
 
 /// Reads up to [`MAX_CORPUS_FILES`] files of `dir` (sorted by name) as raw
 /// packets.
@@ -251,6 +335,7 @@ pub fn read_corpus(dir: &Path) -> Result<Vec<Malformed>, HostileError> {
             why: format!("{} bytes from {}", bytes.len(), path.display()),
             bytes,
             before_connect: false,
+            rule: None,
         });
     }
     Ok(out)
@@ -261,12 +346,14 @@ pub fn read_corpus(dir: &Path) -> Result<Vec<Malformed>, HostileError> {
 struct Observed {
     as_specified: bool,
     answer: String,
+    findings: Vec<Finding>,
 }
 
 fn observed(as_specified: bool, answer: impl Into<String>) -> Observed {
     Observed {
         as_specified,
         answer: answer.into(),
+        findings: Vec::new(),
     }
 }
 
@@ -298,7 +385,14 @@ fn plan(settings: &ProbeSettings, corpus: Vec<Malformed>) -> Vec<Planned> {
             } else {
                 format!("malformed/{}", m.name)
             },
-            description: format!("{}; the broker must close the connection", m.why),
+            description: if m.rule.is_some() {
+                format!("{}; the broker must close the connection", m.why)
+            } else {
+                format!(
+                    "{}, sent after CONNECT; whatever it does, the broker must keep serving",
+                    m.why
+                )
+            },
             kind: Kind::Malformed(m),
         })
         .collect();
@@ -366,11 +460,17 @@ fn plan(settings: &ProbeSettings, corpus: Vec<Malformed>) -> Vec<Planned> {
 /// Runs the probe: a liveness check first (an error if it fails: nothing
 /// after it would mean anything), then each scenario and its liveness check.
 /// After a scenario that stopped the broker, the rest are not run.
+///
+/// With `broker` (a broker the probe started), what it wrote during each
+/// scenario is parsed for sanitizer reports, which become that scenario's
+/// findings (signatures built with `filter`).
 pub async fn run(
     target: &Target,
     rogue: &ClientTls,
     distrusting: &ClientTls,
     settings: &ProbeSettings,
+    mut broker: Option<&mut BrokerProcess>,
+    filter: &FrameFilter,
     mut progress: impl FnMut(&ProbeResult),
 ) -> Result<Vec<ProbeResult>, HostileError> {
     let corpus = match &settings.corpus {
@@ -395,6 +495,7 @@ pub async fn run(
                 answer: "-".into(),
                 liveness: "-".into(),
                 seconds: 0.0,
+                findings: Vec::new(),
             });
             continue;
         }
@@ -406,7 +507,7 @@ pub async fn run(
             tokio::time::sleep(Duration::from_secs(1)).await;
             live = liveness(target, n + 10_000, settings.step).await;
         }
-        let (verdict, liveness_text) = match live {
+        let (verdict, mut liveness_text) = match live {
             Ok(()) if obs.as_specified => (Verdict::AsSpecified, "served".to_owned()),
             Ok(()) => (Verdict::Survived, "served".to_owned()),
             Err(e) => {
@@ -414,6 +515,17 @@ pub async fn run(
                 (Verdict::StoppedServing, e)
             }
         };
+        let mut findings = obs.findings;
+        if let Some(b) = broker.as_deref_mut() {
+            // Reports of a crash arrive as the process dies: give them a moment.
+            if stopped {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            findings.extend(sanitizer::findings(&b.drain(), filter));
+            if let Some(exit) = b.exited() {
+                liveness_text.push_str(&format!(" (the broker exited: {exit})"));
+            }
+        }
         let result = ProbeResult {
             name: planned.name,
             description: planned.description,
@@ -421,6 +533,7 @@ pub async fn run(
             answer: obs.answer,
             liveness: liveness_text,
             seconds: started.elapsed().as_secs_f64(),
+            findings,
         };
         progress(&result);
         results.push(result);
@@ -468,21 +581,17 @@ async fn malformed(
         .map_err(|e| format!("sending the packet: {e}"))?;
     let mut answered = Vec::new();
     let deadline = tokio::time::Instant::now() + step;
-    loop {
+    let mut obs = loop {
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
         match c.next_packet(left).await {
             Ok(p) => answered.push(p.packet_type().to_string()),
             Err(ReadEnd::Timeout) => {
-                c.close().await;
                 let got = if answered.is_empty() {
                     String::new()
                 } else {
                     format!("answered {}, ", answered.join(", "))
                 };
-                return Ok(observed(
-                    false,
-                    format!("{got}kept the connection open for {step:?}"),
-                ));
+                break observed(false, format!("{got}kept the connection open for {step:?}"));
             }
             Err(end) => {
                 let got = if answered.is_empty() {
@@ -490,11 +599,48 @@ async fn malformed(
                 } else {
                     format!("answered {}, then ", answered.join(", "))
                 };
-                let closed = matches!(end, ReadEnd::Closed | ReadEnd::Broken(_));
-                return Ok(observed(closed, format!("{got}{end}")));
+                // After an answer our codec rejects, what counts is whether
+                // the broker then closes.
+                let (closed, then) = match end {
+                    ReadEnd::Closed | ReadEnd::Broken(_) => (true, String::new()),
+                    ReadEnd::Malformed(_) => {
+                        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+                        if c.wait_closed(left).await {
+                            (true, ", then closed the connection".to_owned())
+                        } else {
+                            (
+                                false,
+                                format!(", and kept the connection open for {step:?}"),
+                            )
+                        }
+                    }
+                    ReadEnd::Timeout => (false, String::new()),
+                };
+                break observed(closed, format!("{got}{end}{then}"));
             }
         }
+    };
+    if let (false, Some(rule)) = (obs.as_specified, &m.rule) {
+        let what = format!("did not close the connection after {}", m.why);
+        obs.findings
+            .push(Finding::protocol(rule.clone(), what, obs.answer.clone()));
     }
+    if let Some(len) = c.disconnects().first() {
+        let (id, text) = NO_SERVER_DISCONNECT_311;
+        let extra = len.saturating_sub(2);
+        let what = if extra > 0 {
+            "answered with a DISCONNECT on an MQTT 3.1.1 connection, carrying bytes after its fixed header".to_owned()
+        } else {
+            "answered with a DISCONNECT on an MQTT 3.1.1 connection".to_owned()
+        };
+        obs.findings.push(Finding::protocol(
+            Rule::new(id, text),
+            what,
+            format!("a {len}-byte DISCONNECT after {}; {}", m.why, obs.answer),
+        ));
+    }
+    c.close().await;
+    Ok(obs)
 }
 
 async fn subscribe_then_drop(

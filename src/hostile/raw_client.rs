@@ -28,6 +28,7 @@ pub struct Target {
 pub struct RawClient {
     tls: TlsStream<TcpStream>,
     decoder: FrameDecoder,
+    disconnects: Vec<usize>,
 }
 
 impl RawClient {
@@ -56,6 +57,7 @@ impl RawClient {
         Ok(RawClient {
             tls: stream,
             decoder: FrameDecoder::new(Some(Version::V311), MAX_PACKET),
+            disconnects: Vec::new(),
         })
     }
 
@@ -101,8 +103,18 @@ impl RawClient {
         let deadline = tokio::time::Instant::now() + limit;
         let mut buf = vec![0u8; 16 * 1024];
         loop {
-            match self.decoder.next_packet() {
-                Ok(Some(p)) => return Ok(p),
+            match self.decoder.next_frame() {
+                Ok(Some(frame)) => {
+                    // MQTT 3.1.1 has no DISCONNECT from the server: note
+                    // every one, decodable or not, with its size.
+                    if frame.bytes.first().is_some_and(|b| b >> 4 == 14) {
+                        self.disconnects.push(frame.bytes.len());
+                    }
+                    return self
+                        .decoder
+                        .decode_frame(&frame)
+                        .map_err(|e| ReadEnd::Malformed(e.to_string()));
+                }
                 Ok(None) => {}
                 Err(e) => return Err(ReadEnd::Malformed(e.to_string())),
             }
@@ -116,6 +128,27 @@ impl RawClient {
                 Ok(Err(e)) => return Err(ReadEnd::Broken(e.to_string())),
             }
         }
+    }
+
+    /// After a packet the codec rejected: reads (and drops) whatever comes
+    /// until the broker closes the connection (true) or `limit` passes.
+    pub async fn wait_closed(&mut self, limit: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + limit;
+        let mut buf = vec![0u8; 16 * 1024];
+        loop {
+            match tokio::time::timeout_at(deadline, self.tls.read(&mut buf)).await {
+                Err(_) => return false,
+                Ok(Ok(0)) | Ok(Err(_)) => return true,
+                Ok(Ok(_)) => {}
+            }
+        }
+    }
+
+    /// The sizes (fixed header included) of the DISCONNECT packets the
+    /// broker sent on this MQTT 3.1.1 connection, where only clients send
+    /// DISCONNECT.
+    pub fn disconnects(&self) -> &[usize] {
+        &self.disconnects
     }
 
     /// Reads until a packet `want` accepts (answering nothing), or the end.

@@ -1,5 +1,6 @@
-//! Running the client under test: the command template, the time limit, and
-//! what its exit means.
+//! Running the client under test: the command template, its process group,
+//! and stopping it gracefully (the stop signal, a grace period, then
+//! SIGKILL) once it recovered or at the time limit.
 
 use super::HostileError;
 use serde::Serialize;
@@ -8,12 +9,14 @@ use std::path::PathBuf;
 use std::process::{ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncReadExt};
-use tokio::process::Command;
+use tokio::process::{Child, Command};
+use tokio::sync::watch;
 
 /// Output kept per stream (the rest is counted, not kept).
 const KEEP: usize = 1 << 20;
 
-/// How much of each stream the report quotes.
+/// How much of each stream the report quotes as context (sanitizer reports
+/// are quoted whole, by the findings).
 const QUOTE: usize = 2000;
 
 /// What the template's placeholders stand for.
@@ -63,58 +66,82 @@ fn quote(s: &str) -> String {
     }
 }
 
-/// How the client under test ended.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// How the client under test is stopped when it has to be: `signal` to
+/// its whole process group, `grace` to finish (LeakSanitizer runs in that
+/// time when the leak check is preloaded), then SIGKILL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StopPlan {
+    /// The signal asking it to stop (SIGTERM unless told otherwise).
+    pub signal: i32,
+    /// How long it may take to exit after the signal.
+    pub grace: Duration,
+}
+
+impl Default for StopPlan {
+    fn default() -> Self {
+        StopPlan {
+            signal: libc::SIGTERM,
+            grace: Duration::from_secs(5),
+        }
+    }
+}
+
+/// One run of the client under test: what to start and when to stop it.
+#[derive(Debug, Clone)]
+pub struct Launch {
+    /// The command, run by `sh -c` in a process group of its own.
+    pub command: String,
+    /// Stopped at this limit if it neither exits nor recovers.
+    pub limit: Duration,
+    /// How to stop it.
+    pub stop: StopPlan,
+    /// How long to let it run after it recovered (to print and
+    /// acknowledge) before stopping it.
+    pub settle: Duration,
+    /// Variables added to its environment.
+    pub env: Vec<(String, String)>,
+    /// Run for each process of the client's group (shells left out), with
+    /// `{pid}` filled in, when it is stopped at the time limit: e.g. a
+    /// debugger printing every thread's stack, the evidence of a STUCK.
+    pub on_stuck: Option<String>,
+}
+
+/// Why the harness stopped the client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StopReason {
+    /// It recovered (received the message) and would have kept running.
+    Recovered,
+    /// The time limit passed.
+    TimeLimit,
+}
+
+/// How the process ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
-#[non_exhaustive]
-pub enum Outcome {
-    /// Exit status 0.
-    CleanExit,
-    /// A non-zero exit status, without a crash or a sanitizer report: the
-    /// client noticed the problem and said so.
-    CleanError {
+pub enum Exit {
+    /// It exited with this status.
+    Exited {
         /// The exit status.
         code: i32,
     },
-    /// Killed by a signal it did not ask for (SIGSEGV, SIGABRT, ...).
-    Crash {
+    /// It died of a signal.
+    Signaled {
         /// The signal number.
         signal: i32,
         /// Its name, e.g. `SIGSEGV`.
         name: String,
     },
-    /// A sanitizer reported an error, whatever the exit status.
-    Sanitizer {
-        /// Which sanitizer, e.g. `AddressSanitizer`.
-        tool: String,
-        /// The report's first line.
-        line: String,
-    },
-    /// Still running at the time limit: killed.
-    Hang {
-        /// The limit in seconds.
-        limit_secs: f64,
-    },
+    /// Its status could not be read.
+    Unknown,
 }
 
-impl Outcome {
-    /// True for crashes, sanitizer reports and hangs: what a client must
-    /// never do, whatever the broker sends.
-    pub fn is_finding(&self) -> bool {
-        matches!(
-            self,
-            Outcome::Crash { .. } | Outcome::Sanitizer { .. } | Outcome::Hang { .. }
-        )
-    }
-
-    /// A short label for tables.
-    pub fn label(&self) -> String {
+impl std::fmt::Display for Exit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Outcome::CleanExit => "clean exit".to_owned(),
-            Outcome::CleanError { code } => format!("clean error (exit {code})"),
-            Outcome::Crash { name, .. } => format!("CRASH ({name})"),
-            Outcome::Sanitizer { tool, .. } => format!("SANITIZER ({tool})"),
-            Outcome::Hang { limit_secs } => format!("HANG (killed after {limit_secs} s)"),
+            Exit::Exited { code } => write!(f, "exit status {code}"),
+            Exit::Signaled { name, .. } => write!(f, "killed by {name}"),
+            Exit::Unknown => f.write_str("exit status unknown"),
         }
     }
 }
@@ -125,44 +152,32 @@ pub struct ClientRun {
     /// The command as run by `sh -c`.
     pub command: String,
     /// How it ended.
-    pub outcome: Outcome,
+    pub exit: Exit,
+    /// Why the harness stopped it, when it did.
+    pub stopped: Option<StopReason>,
+    /// True when it was still running after the stop signal's grace
+    /// period and had to be killed.
+    pub killed: bool,
     /// Wall time in seconds.
     pub seconds: f64,
     /// The end of its standard output.
     pub stdout_tail: String,
     /// The end of its standard error.
     pub stderr_tail: String,
-}
-
-/// Sanitizer report markers and the tool each names.
-///
-/// The harness's own client reports ownership violations through its
-/// ledger, which plays the sanitizer's part for it.
-const SANITIZERS: [(&str, &str); 6] = [
-    ("mqtls: ledger violation:", "mqtls ledger"),
-    ("ERROR: AddressSanitizer", "AddressSanitizer"),
-    ("ERROR: LeakSanitizer", "LeakSanitizer"),
-    ("runtime error:", "UndefinedBehaviorSanitizer"),
-    (
-        "SUMMARY: UndefinedBehaviorSanitizer",
-        "UndefinedBehaviorSanitizer",
-    ),
-    ("WARNING: ThreadSanitizer", "ThreadSanitizer"),
-];
-
-/// The first sanitizer report in `text`: the tool and the line.
-pub fn find_sanitizer(text: &str) -> Option<(String, String)> {
-    text.lines().find_map(|line| {
-        SANITIZERS
-            .iter()
-            .find(|(marker, _)| line.contains(marker))
-            .map(|(_, tool)| ((*tool).to_owned(), line.trim().to_owned()))
-    })
+    /// Its whole standard error (up to 1 MiB), for the sanitizer parser.
+    #[serde(skip)]
+    pub stderr: String,
+    /// Its whole standard output (up to 1 MiB).
+    #[serde(skip)]
+    pub stdout: String,
+    /// What the `on_stuck` command printed, when it ran.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub stuck_evidence: String,
 }
 
 /// Signals that mean the process crashed (as opposed to being told to
 /// stop): by the kernel or by the shell's `128 + n` status.
-const CRASH_SIGNALS: [(i32, &str); 6] = [
+pub const CRASH_SIGNALS: [(i32, &str); 6] = [
     (libc::SIGSEGV, "SIGSEGV"),
     (libc::SIGABRT, "SIGABRT"),
     (libc::SIGBUS, "SIGBUS"),
@@ -171,7 +186,8 @@ const CRASH_SIGNALS: [(i32, &str); 6] = [
     (libc::SIGTRAP, "SIGTRAP"),
 ];
 
-fn signal_name(signal: i32) -> String {
+/// The name of `signal` (`SIGSEGV`, `signal 42`).
+pub fn signal_name(signal: i32) -> String {
     CRASH_SIGNALS
         .iter()
         .find(|(s, _)| *s == signal)
@@ -181,106 +197,233 @@ fn signal_name(signal: i32) -> String {
             libc::SIGTERM => "SIGTERM".to_owned(),
             libc::SIGPIPE => "SIGPIPE".to_owned(),
             libc::SIGINT => "SIGINT".to_owned(),
+            libc::SIGQUIT => "SIGQUIT".to_owned(),
+            libc::SIGHUP => "SIGHUP".to_owned(),
+            libc::SIGUSR1 => "SIGUSR1".to_owned(),
+            libc::SIGUSR2 => "SIGUSR2".to_owned(),
             other => format!("signal {other}"),
         })
 }
 
-/// Classifies an ended run. A sanitizer report wins over everything (a
-/// sanitizer may exit 1 or abort); then the time limit; then signals.
-pub fn classify(
-    status: Option<ExitStatus>,
-    timed_out: bool,
-    limit: Duration,
-    stdout: &str,
-    stderr: &str,
-) -> Outcome {
-    if let Some((tool, line)) = find_sanitizer(stderr).or_else(|| find_sanitizer(stdout)) {
-        return Outcome::Sanitizer { tool, line };
+/// The number of a signal named `name` (`TERM`, `SIGTERM`, `15`).
+pub fn signal_number(name: &str) -> Option<i32> {
+    if let Ok(n) = name.parse::<i32>() {
+        return (1..=64).contains(&n).then_some(n);
     }
-    if timed_out {
-        return Outcome::Hang {
-            limit_secs: limit.as_secs_f64(),
-        };
-    }
-    let Some(status) = status else {
-        return Outcome::Hang {
-            limit_secs: limit.as_secs_f64(),
-        };
-    };
-    if let Some(signal) = status.signal() {
-        return Outcome::Crash {
-            signal,
-            name: signal_name(signal),
-        };
-    }
-    let code = status.code().unwrap_or(-1);
-    // `sh -c 'a; b'` reports a crash of `a` as exit status 128 + signal.
-    if let Some((signal, name)) = CRASH_SIGNALS.iter().find(|(s, _)| code == 128 + s) {
-        return Outcome::Crash {
-            signal: *signal,
-            name: format!("{name}, exit status {code} from the shell"),
-        };
-    }
-    if code == 0 {
-        Outcome::CleanExit
-    } else {
-        Outcome::CleanError { code }
+    let name = name.trim_start_matches("SIG");
+    [
+        ("TERM", libc::SIGTERM),
+        ("INT", libc::SIGINT),
+        ("HUP", libc::SIGHUP),
+        ("QUIT", libc::SIGQUIT),
+        ("USR1", libc::SIGUSR1),
+        ("USR2", libc::SIGUSR2),
+        ("KILL", libc::SIGKILL),
+    ]
+    .iter()
+    .find(|(n, _)| n.eq_ignore_ascii_case(name))
+    .map(|(_, s)| *s)
+}
+
+/// How `status` says the process ended.
+pub fn exit_of(status: Option<ExitStatus>) -> Exit {
+    match status {
+        Some(s) => match (s.signal(), s.code()) {
+            (Some(signal), _) => Exit::Signaled {
+                signal,
+                name: signal_name(signal),
+            },
+            (None, Some(code)) => Exit::Exited { code },
+            (None, None) => Exit::Unknown,
+        },
+        None => Exit::Unknown,
     }
 }
 
-/// Runs `command` through `sh -c` in its own process group, kills the
-/// whole group at `limit`, and classifies the result.
-pub async fn run(command: &str, limit: Duration) -> Result<ClientRun, HostileError> {
-    let started = Instant::now();
-    let mut child = Command::new("sh")
-        .arg("-c")
+/// Starts `command` through `sh -c` in a process group of its own, with
+/// `env` added, its output piped.
+pub fn spawn(command: &str, env: &[(String, String)]) -> Result<Child, HostileError> {
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c")
         .arg(command)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0)
-        .kill_on_drop(true)
-        .spawn()
-        .map_err(|source| HostileError::Spawn { source })?;
+        .kill_on_drop(true);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.spawn().map_err(|source| HostileError::Spawn { source })
+}
+
+/// Stops the process group `child` leads by `plan`: the signal, then up to
+/// the grace period for it to exit and for `pipes` (its output readers) to
+/// reach their end (every process holding them gone: a LeakSanitizer report
+/// is written by then), then SIGKILL. Returns its status and whether it had
+/// to be killed.
+pub async fn stop_group(
+    child: &mut Child,
+    plan: StopPlan,
+    pipes: &[&tokio::task::JoinHandle<Vec<u8>>],
+) -> (Option<ExitStatus>, bool) {
+    let pid = child.id();
+    signal_group(pid, plan.signal);
+    let done = async {
+        let status = child.wait().await.ok();
+        // The readers keep what they read: wait for them to end, not for
+        // their output (that is collected later).
+        while pipes.iter().any(|t| !t.is_finished()) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        status
+    };
+    let status = tokio::time::timeout(plan.grace, done).await;
+    let result = match status {
+        Ok(status) => (status, false),
+        Err(_) => {
+            signal_group(pid, libc::SIGKILL);
+            let _ = child.kill().await;
+            (child.wait().await.ok(), true)
+        }
+    };
+    signal_group(pid, libc::SIGKILL);
+    result
+}
+
+/// Runs `launch.command` through `sh -c` in its own process group until it
+/// exits, or until `recovered` turns true (plus the settle time) or the
+/// limit passes; then stops the whole group by [`StopPlan`].
+pub async fn run(
+    launch: &Launch,
+    mut recovered: watch::Receiver<bool>,
+) -> Result<ClientRun, HostileError> {
+    let started = Instant::now();
+    let mut child = spawn(&launch.command, &launch.env)?;
     let pid = child.id();
     let out = child.stdout.take().map(|s| tokio::spawn(keep(s)));
     let err = child.stderr.take().map(|s| tokio::spawn(keep(s)));
 
-    let (status, timed_out) = match tokio::time::timeout(limit, child.wait()).await {
-        Ok(status) => (status.ok(), false),
-        Err(_) => {
-            kill_group(pid);
-            let _ = child.kill().await;
-            (None, true)
+    let wait_recovered = async {
+        if recovered.wait_for(|d| *d).await.is_ok() {
+            tokio::time::sleep(launch.settle).await;
+        } else {
+            std::future::pending::<()>().await;
+        }
+    };
+    let (status, stopped) = tokio::select! {
+        status = child.wait() => (status.ok(), None),
+        () = tokio::time::sleep(launch.limit) => (None, Some(StopReason::TimeLimit)),
+        () = wait_recovered => (None, Some(StopReason::Recovered)),
+    };
+    let mut stuck_evidence = String::new();
+    if let (Some(StopReason::TimeLimit), Some(hook)) = (stopped, &launch.on_stuck) {
+        stuck_evidence = inspect_group(pid, hook).await;
+    }
+    let (status, killed) = match status {
+        Some(status) => (Some(status), false),
+        None => {
+            let pipes: Vec<&tokio::task::JoinHandle<Vec<u8>>> =
+                [out.as_ref(), err.as_ref()].into_iter().flatten().collect();
+            stop_group(&mut child, launch.stop, &pipes).await
         }
     };
     // Whatever the shell left behind in its group goes too, so that the
-    // pipes close and nothing outlives the scenario.
-    kill_group(pid);
+    // pipes close and nothing outlives the run.
+    signal_group(pid, libc::SIGKILL);
     let stdout = collect(out).await;
     let stderr = collect(err).await;
-    let outcome = classify(status, timed_out, limit, &stdout, &stderr);
     Ok(ClientRun {
-        command: command.to_owned(),
-        outcome,
+        command: launch.command.clone(),
+        exit: exit_of(status),
+        stopped,
+        killed,
         seconds: started.elapsed().as_secs_f64(),
         stdout_tail: tail(&stdout),
         stderr_tail: tail(&stderr),
+        stderr,
+        stdout,
+        stuck_evidence,
     })
 }
 
-fn kill_group(pid: Option<u32>) {
+/// The processes of the group `pgid` leads, shells left out, from /proc.
+fn group_members(pgid: u32) -> Vec<u32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let mut pids: Vec<u32> = dir
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            // /proc/PID/stat: "pid (comm) state ppid pgrp ..."; comm may
+            // hold spaces and parentheses, so count from the last ')'.
+            let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+                return false;
+            };
+            let Some((head, rest)) = stat.rsplit_once(')') else {
+                return false;
+            };
+            let comm = head.split_once('(').map_or("", |(_, c)| c);
+            let pgrp = rest
+                .split_whitespace()
+                .nth(2)
+                .and_then(|g| g.parse::<u32>().ok());
+            pgrp == Some(pgid) && !matches!(comm, "sh" | "dash" | "bash")
+        })
+        .collect();
+    pids.sort_unstable();
+    pids
+}
+
+/// Runs `hook` (with `{pid}`) for every process of the group `pid` leads;
+/// returns what it printed, at most 64 KiB per process.
+async fn inspect_group(pid: Option<u32>, hook: &str) -> String {
+    let Some(pgid) = pid else {
+        return String::new();
+    };
+    let mut out = String::new();
+    for member in group_members(pgid) {
+        let cmd = hook.replace("{pid}", &member.to_string());
+        let run = Command::new("sh")
+            .arg("-c")
+            .arg(&cmd)
+            .stdin(Stdio::null())
+            .kill_on_drop(true)
+            .output();
+        let text = match tokio::time::timeout(Duration::from_secs(30), run).await {
+            Ok(Ok(o)) => {
+                let mut t = String::from_utf8_lossy(&o.stdout).into_owned();
+                t.push_str(&String::from_utf8_lossy(&o.stderr));
+                t
+            }
+            Ok(Err(e)) => format!("cannot run `{cmd}`: {e}"),
+            Err(_) => format!("`{cmd}` did not finish within 30 s"),
+        };
+        let cut = (0..=text.len().min(64 << 10))
+            .rev()
+            .find(|i| text.is_char_boundary(*i))
+            .unwrap_or(0);
+        out.push_str(&format!(
+            "$ {cmd}\n{}\n",
+            text.get(..cut).unwrap_or_default()
+        ));
+    }
+    out
+}
+
+fn signal_group(pid: Option<u32>, signal: i32) {
     let Some(pgid) = pid.and_then(|p| i32::try_from(p).ok()) else {
         return;
     };
     // SAFETY: kill(2) with a negative pid signals the process group the
     // child leads (`process_group(0)` above); it touches no memory of ours.
     unsafe {
-        libc::kill(-pgid, libc::SIGKILL);
+        libc::kill(-pgid, signal);
     }
 }
 
-async fn keep<R: AsyncRead + Unpin>(mut r: R) -> Vec<u8> {
+/// Reads `r` to its end, keeping the first 1 MiB.
+pub async fn keep<R: AsyncRead + Unpin>(mut r: R) -> Vec<u8> {
     let mut kept = Vec::new();
     let mut buf = [0u8; 8192];
     while let Ok(n) = r.read(&mut buf).await {
@@ -304,7 +447,8 @@ async fn collect(task: Option<tokio::task::JoinHandle<Vec<u8>>>) -> String {
     }
 }
 
-fn tail(s: &str) -> String {
+/// The end of `s`, quoted as context.
+pub fn tail(s: &str) -> String {
     let s = s.trim_end();
     let start = s.len().saturating_sub(QUOTE);
     let start = (start..=s.len())
@@ -324,59 +468,81 @@ mod tests {
             .unwrap()
     }
 
-    fn outcome(cmd: &str, limit_ms: u64) -> Outcome {
-        rt().block_on(run(cmd, Duration::from_millis(limit_ms)))
-            .unwrap()
-            .outcome
+    fn launch(cmd: &str, limit_ms: u64) -> Launch {
+        Launch {
+            command: cmd.into(),
+            limit: Duration::from_millis(limit_ms),
+            stop: StopPlan {
+                signal: libc::SIGTERM,
+                grace: Duration::from_millis(500),
+            },
+            settle: Duration::from_millis(50),
+            env: vec![("MQTLS_RUNNER_TEST".into(), "set".into())],
+            on_stuck: Some("echo inspected {pid}".into()),
+        }
+    }
+
+    fn run_for(cmd: &str, limit_ms: u64) -> ClientRun {
+        let (_tx, rx) = watch::channel(false);
+        rt().block_on(run(&launch(cmd, limit_ms), rx)).unwrap()
     }
 
     #[test]
-    fn exits_are_classified() {
-        assert_eq!(outcome("true", 5000), Outcome::CleanExit);
-        assert_eq!(outcome("exit 3", 5000), Outcome::CleanError { code: 3 });
+    fn exits_and_signals_are_recorded() {
+        assert_eq!(run_for("true", 5000).exit, Exit::Exited { code: 0 });
+        assert_eq!(run_for("exit 3", 5000).exit, Exit::Exited { code: 3 });
+        let r = run_for("kill -SEGV $$", 5000);
+        assert!(
+            matches!(&r.exit, Exit::Signaled { signal, name } if *signal == libc::SIGSEGV && name == "SIGSEGV"),
+            "{r:?}"
+        );
+        assert_eq!(r.stopped, None);
+        let r = run_for("echo \"$MQTLS_RUNNER_TEST\" >&2", 5000);
+        assert_eq!(r.stderr.trim(), "set");
     }
 
     #[test]
-    fn a_signal_is_a_crash_directly_or_through_the_shell() {
-        let direct = outcome("kill -SEGV $$", 5000);
-        assert!(
-            matches!(direct, Outcome::Crash { signal, .. } if signal == libc::SIGSEGV),
-            "{direct:?}"
+    fn at_the_limit_the_group_gets_the_stop_signal_and_its_grace() {
+        // A client that finishes its work on SIGTERM (as LeakSanitizer's
+        // check does): its last words are kept, nothing is killed.
+        let r = run_for(
+            "trap 'echo last words >&2; exit 0' TERM; sleep 30 & wait",
+            300,
         );
-        let via_shell = outcome("sh -c 'kill -ABRT $$'; exit $?", 5000);
-        assert!(
-            matches!(via_shell, Outcome::Crash { signal, .. } if signal == libc::SIGABRT),
-            "{via_shell:?}"
-        );
-    }
-
-    #[test]
-    fn sanitizer_text_wins_over_the_exit_status() {
-        let o = outcome(
-            "echo '==1==ERROR: AddressSanitizer: heap-use-after-free on address 0x1' >&2; exit 1",
-            5000,
-        );
-        assert!(
-            matches!(&o, Outcome::Sanitizer { tool, .. } if tool == "AddressSanitizer"),
-            "{o:?}"
-        );
-        let o = outcome(
-            "echo 'x.c:3:5: runtime error: signed integer overflow'",
-            5000,
-        );
-        assert!(
-            matches!(&o, Outcome::Sanitizer { tool, .. } if tool == "UndefinedBehaviorSanitizer"),
-            "{o:?}"
-        );
-    }
-
-    #[test]
-    fn a_hang_is_killed_with_its_whole_group() {
+        assert_eq!(r.stopped, Some(StopReason::TimeLimit));
+        assert!(!r.killed, "{r:?}");
+        assert!(r.stderr.contains("last words"), "{r:?}");
+        // One that ignores it is killed with its whole group after the grace.
         let started = Instant::now();
-        // The background sleep would keep the pipes open if only the shell died.
-        let o = outcome("sleep 30 & sleep 30", 300);
-        assert!(matches!(o, Outcome::Hang { .. }), "{o:?}");
+        let r = run_for("trap '' TERM; sleep 30 & sleep 30", 300);
+        assert!(r.killed, "{r:?}");
+        // The stuck hook saw both sleeps (and not the shell).
+        assert_eq!(r.stuck_evidence.matches("\ninspected ").count(), 2, "{r:?}");
         assert!(started.elapsed() < Duration::from_secs(5));
+    }
+
+    #[test]
+    fn a_recovered_client_is_stopped_once_it_settled() {
+        let (tx, rx) = watch::channel(false);
+        let started = Instant::now();
+        let r = rt().block_on(async {
+            let l = launch("sleep 30", 20_000);
+            let task = tokio::spawn(async move { run(&l, rx).await });
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            tx.send_replace(true);
+            task.await.unwrap().unwrap()
+        });
+        assert_eq!(r.stopped, Some(StopReason::Recovered));
+        assert!(started.elapsed() < Duration::from_secs(5));
+    }
+
+    #[test]
+    fn signals_have_names_and_numbers() {
+        assert_eq!(signal_number("TERM"), Some(libc::SIGTERM));
+        assert_eq!(signal_number("SIGINT"), Some(libc::SIGINT));
+        assert_eq!(signal_number("10"), Some(10));
+        assert_eq!(signal_number("BOGUS"), None);
+        assert_eq!(signal_name(libc::SIGABRT), "SIGABRT");
     }
 
     #[test]

@@ -7,9 +7,10 @@
 //! that a client which survives and reconnects can finish cleanly instead
 //! of being killed as a hang.
 
+use super::finding::Finding;
 use super::io::Shaping;
 use super::packets;
-use super::session::Session;
+use super::session::{Ended, Session};
 use crate::codec::{QoS, ReasonCode};
 use serde::Serialize;
 use std::time::Duration;
@@ -219,6 +220,29 @@ pub struct ConnRecord {
     pub reaction: Option<String>,
     /// Everything that happened, in order.
     pub events: Vec<String>,
+    /// The protocol rules the client broke on this connection (reported
+    /// with the run's findings).
+    #[serde(skip)]
+    pub violations: Vec<Finding>,
+}
+
+impl ConnRecord {
+    /// A connection that ended before its script started (e.g. in the TLS
+    /// handshake).
+    pub fn failed(index: usize, why: String) -> Self {
+        ConnRecord {
+            index,
+            misbehaved: false,
+            reaction: None,
+            events: vec![why],
+            violations: Vec::new(),
+        }
+    }
+
+    fn ended(&mut self, ended: Ended) {
+        self.events = ended.events;
+        self.violations = ended.violations;
+    }
 }
 
 /// Runs `scenario` on connection `index`, whose TLS handshake is done.
@@ -228,26 +252,21 @@ pub async fn run(
     mut s: Session,
     settings: &Settings,
 ) -> ConnRecord {
-    let mut record = ConnRecord {
-        index,
-        misbehaved: false,
-        reaction: None,
-        events: Vec::new(),
-    };
+    let mut record = ConnRecord::failed(index, String::new());
     if let Err(e) = s.read_connect(settings.step).await {
         s.note(format!("client {e} before CONNECT"));
-        record.events = s.events;
+        record.ended(s.finish());
         return record;
     }
     if !scenario.misbehaves_on(index, settings) {
         if s.connack(ReasonCode::Success).await.is_ok() {
             s.serve_plain(settings.serve_for).await;
         }
-        record.events = s.events;
+        record.ended(s.close().await);
         return record;
     }
-    let (events, misbehaved, reaction) = misbehave(scenario, s, settings).await;
-    record.events = events;
+    let (ended, misbehaved, reaction) = misbehave(scenario, s, settings).await;
+    record.ended(ended);
     record.misbehaved = misbehaved;
     record.reaction = reaction;
     record
@@ -259,13 +278,13 @@ async fn misbehave(
     scenario: Scenario,
     mut s: Session,
     set: &Settings,
-) -> (Vec<String>, bool, Option<String>) {
+) -> (Ended, bool, Option<String>) {
     // Scenarios that strike before or at CONNACK.
     match scenario {
         Scenario::ConnackTruncated => {
             if let Err(e) = s.send_raw(&[0x20, 0x02, 0x00]).await {
                 s.note(e);
-                return (s.events, false, None);
+                return (s.finish(), false, None);
             }
             let (reaction, _) = s.watch(set.react).await;
             return (s.drop_tcp(), true, Some(reaction));
@@ -273,15 +292,18 @@ async fn misbehave(
         Scenario::ConnackBadLength => {
             if let Err(e) = s.send_raw(&[0x20, 0xff, 0xff, 0xff, 0xff, 0x7f]).await {
                 s.note(e);
-                return (s.events, false, None);
+                return (s.finish(), false, None);
             }
-            let (reaction, _) = s.watch(set.react).await;
+            let (reaction, stayed) = s.watch(set.react).await;
+            if stayed {
+                s.stayed_after_malformed("a CONNACK with a 5-byte remaining length", set.react);
+            }
             return (s.close().await, true, Some(reaction));
         }
         Scenario::RefuseThenAccept => {
             if let Err(e) = s.connack(ReasonCode::ServerUnavailable).await {
                 s.note(e);
-                return (s.events, false, None);
+                return (s.finish(), false, None);
             }
             let (reaction, _) = s.watch(set.react).await;
             return (s.close().await, true, Some(reaction));
@@ -292,7 +314,7 @@ async fn misbehave(
 
     if let Err(e) = s.connack(ReasonCode::Success).await {
         s.note(e);
-        return (s.events, false, None);
+        return (s.finish(), false, None);
     }
     let sub = match s.read_subscribe(set.step).await {
         Ok(sub) => sub,
@@ -300,7 +322,7 @@ async fn misbehave(
             s.note(format!(
                 "client {e} instead of subscribing; scenario not applied"
             ));
-            return (s.events, false, None);
+            return (s.finish(), false, None);
         }
     };
     let id = sub.packet_id;
@@ -320,7 +342,11 @@ async fn misbehave(
             s.note(format!("holding the SUBACK for {:?}", set.suback_delay));
             let (during, stayed) = s.watch(set.suback_delay).await;
             if !stayed {
-                return (s.events, true, Some(format!("during the delay: {during}")));
+                return (
+                    s.finish(),
+                    true,
+                    Some(format!("during the delay: {during}")),
+                );
             }
             s.grant(&sub, id).await
         }
@@ -357,18 +383,29 @@ async fn misbehave(
     };
     if let Err(e) = sent {
         s.note(e);
-        return (s.events, false, None);
+        return (s.finish(), false, None);
     }
     let (reaction, stayed) = s.watch(set.react).await;
+    if scenario == Scenario::PublishFlood {
+        s.flood_delivered();
+    }
+    let malformed = match scenario {
+        Scenario::SubackBadLength => Some("a SUBACK with a 5-byte remaining length"),
+        Scenario::Zoo1505Bytes => {
+            Some("a SUBSCRIBE (a packet only clients send) whose filter runs past its end")
+        }
+        Scenario::SubackBadCodes => Some("a SUBACK with reason codes no SUBACK may carry"),
+        _ => None,
+    };
+    if let (true, Some(what)) = (stayed, malformed) {
+        s.stayed_after_malformed(what, set.react);
+    }
     // A client that survived and stayed is served plainly, so that it can
-    // finish on its own; one that took a bad SUBACK for a grant is waiting
-    // for a message, and gets one, so that a hang means a hang.
+    // finish on its own; one still waiting for a message (it took a bad
+    // SUBACK for a grant, or sat through a flood) gets one, so that STUCK
+    // means stuck.
     if stayed {
-        if matches!(
-            scenario,
-            Scenario::SubackBadLength | Scenario::Zoo1505Bytes | Scenario::SubackBadCodes
-        ) && s.publish_to(&sub, QoS::AtMostOnce, 0).await.is_ok()
-        {
+        if !s.delivered_here() && s.deliver(&sub).await.is_ok() {
             s.note("the client stayed: published one message on its topic");
         }
         s.serve_plain(set.serve_for).await;
@@ -393,12 +430,13 @@ async fn flood(
         .unwrap_or_default();
     let topic = packets::topic_matching(&filter);
     let mut wire = Vec::new();
-    for i in 0..count {
+    for _ in 0..count {
         // Packet ids 1..=65535, wrapping past 0 for floods above 65535.
-        let id = u16::try_from(i % 65_535 + 1).unwrap_or(1);
+        let id = s.next_packet_id();
         let p = packets::publish(&topic, QoS::AtLeastOnce, id).ok_or("cannot build PUBLISH")?;
         if let Some(bytes) = s.encode(&p) {
             wire.extend_from_slice(&bytes);
+            s.record_sent(&p);
         }
     }
     s.send_raw_quiet(&wire).await?;
@@ -408,49 +446,41 @@ async fn flood(
     Ok(())
 }
 
-async fn trickle(mut s: Session, set: &Settings) -> (Vec<String>, bool, Option<String>) {
+async fn trickle(mut s: Session, set: &Settings) -> (Ended, bool, Option<String>) {
     s.set_shaping(Shaping::Trickle {
         gap: Duration::from_millis(1),
     });
     s.note("trickling from here on");
     let connack = packets::connack(ReasonCode::Success);
-    let Some(wire) = s.encode(&connack) else {
-        return (s.events, false, None);
-    };
-    if let Err(e) = s.send_bytewise(&wire).await {
+    if let Err(e) = s.send_packets_bytewise(&[connack]).await {
         s.note(e);
-        return (s.events, false, None);
+        return (s.finish(), false, None);
     }
     s.note("sent CONNACK one byte per record");
     let sub = match s.read_subscribe(set.step).await {
         Ok(sub) => sub,
         Err(e) => {
             s.note(format!("client {e} instead of subscribing"));
-            return (s.events, true, Some(format!("client {e}")));
+            return (s.finish(), true, Some(format!("client {e}")));
         }
     };
-    let mut wire = Vec::new();
     let topic = packets::topic_matching(
         sub.filters
             .first()
             .map(|f| f.filter.as_str())
             .unwrap_or_default(),
     );
-    for p in [
+    let wire: Vec<_> = [
         Some(packets::suback_for(&sub, sub.packet_id)),
         packets::publish(&topic, QoS::AtMostOnce, 0),
     ]
     .into_iter()
     .flatten()
-    {
-        if let Some(b) = s.encode(&p) {
-            wire.extend_from_slice(&b);
-        }
-    }
-    if let Err(e) = s.send_bytewise(&wire).await {
+    .collect();
+    if let Err(e) = s.send_packets_bytewise(&wire).await {
         s.note(e);
         return (
-            s.events,
+            s.finish(),
             true,
             Some("client left during the trickle".to_owned()),
         );

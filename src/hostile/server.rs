@@ -3,7 +3,8 @@
 
 use super::HostileError;
 use super::scenario::{self, ConnRecord, Scenario, Settings};
-use super::session::Session;
+use super::session::{Observer, Session};
+use crate::sync::StdArc;
 use crate::tls::ServerTls;
 use serde::Serialize;
 use std::net::SocketAddr;
@@ -36,6 +37,11 @@ impl ServerRecord {
     pub fn misbehaved(&self) -> bool {
         self.connections.iter().any(|c| c.misbehaved)
     }
+
+    /// The protocol rules the client broke, over all connections.
+    pub fn violations(&self) -> impl Iterator<Item = &crate::hostile::finding::Finding> {
+        self.connections.iter().flat_map(|c| c.violations.iter())
+    }
 }
 
 /// Binds the listener on `host:port` (port 0: any free port).
@@ -54,12 +60,14 @@ pub async fn bind(host: &str, port: u16) -> Result<(TcpListener, SocketAddr), Ho
 }
 
 /// Serves `scenario` on `listener` until `stop` fires (or its sender is
-/// dropped), then returns what happened.
+/// dropped), then returns what happened; deliveries are reported to
+/// `observer` as they happen.
 pub async fn serve(
     listener: &TcpListener,
     tls: &ServerTls,
     scenario: Scenario,
     settings: &Settings,
+    observer: StdArc<Observer>,
     mut stop: oneshot::Receiver<()>,
 ) -> ServerRecord {
     let mut record = ServerRecord::default();
@@ -78,15 +86,11 @@ pub async fn serve(
                 accepted += 1;
                 let tls = tls.clone();
                 let settings = settings.clone();
+                let observer = observer.clone();
                 tasks.spawn(async move {
-                    match Session::accept(&tls, tcp, settings.step).await {
+                    match Session::accept(&tls, tcp, settings.step, observer).await {
                         Ok(session) => scenario::run(scenario, index, session, &settings).await,
-                        Err(e) => ConnRecord {
-                            index,
-                            misbehaved: false,
-                            reaction: None,
-                            events: vec![e],
-                        },
+                        Err(e) => ConnRecord::failed(index, e),
                     }
                 });
             }

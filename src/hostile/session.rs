@@ -5,14 +5,18 @@
 //! events (text for the report), not returned as errors: a client that
 //! resets the connection is a result.
 
+use super::finding::Finding;
 use super::io::{HostileIo, Shaping};
 use super::packets;
+use super::protocol::ClientRules;
 use crate::codec::{FrameDecoder, Packet, PacketType, QoS, ReasonCode, Subscribe, Version};
+use crate::sync::StdArc;
 use crate::tls::ServerTls;
 use bytes::Bytes;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio::sync::watch;
 use tokio_rustls::server::TlsStream;
 
 /// Largest packet a client under test may send us.
@@ -42,19 +46,65 @@ impl std::fmt::Display for ReadEnd {
     }
 }
 
+/// What every connection of a scenario reports to the campaign as it
+/// happens: whether a message reached the client, so that a client which
+/// recovered can be stopped at once instead of at the time limit.
+#[derive(Debug)]
+pub struct Observer {
+    delivered: watch::Sender<bool>,
+}
+
+impl Observer {
+    /// A fresh observer and the receiver the campaign waits on.
+    pub fn new() -> (StdArc<Observer>, watch::Receiver<bool>) {
+        let (delivered, rx) = watch::channel(false);
+        (StdArc::new(Observer { delivered }), rx)
+    }
+
+    fn delivered(&self) {
+        self.delivered.send_replace(true);
+    }
+
+    /// True once a message reached the client.
+    pub fn was_delivered(&self) -> bool {
+        *self.delivered.borrow()
+    }
+}
+
+/// What a connection left behind when it ended.
+#[derive(Debug, Default)]
+pub struct Ended {
+    /// Everything that happened, in order.
+    pub events: Vec<String>,
+    /// The protocol rules the client broke on it.
+    pub violations: Vec<Finding>,
+}
+
 /// A client's TLS connection to the hostile broker.
 pub struct Session {
     tls: TlsStream<HostileIo>,
     decoder: FrameDecoder,
     version: Version,
     receive_maximum: Option<u16>,
+    rules: ClientRules,
+    observer: StdArc<Observer>,
+    /// The QoS 1 PUBLISH whose PUBACK proves the delivery.
+    awaiting_ack: Option<u16>,
+    delivered_here: bool,
+    next_id: u16,
     /// What happened on this connection, in order.
     pub events: Vec<String>,
 }
 
 impl Session {
-    /// Runs the TLS handshake on `tcp` within `limit`.
-    pub async fn accept(tls: &ServerTls, tcp: TcpStream, limit: Duration) -> Result<Self, String> {
+    /// Runs the TLS handshake on `tcp` within `limit`; deliveries are
+    /// reported to `observer`.
+    pub async fn accept(
+        tls: &ServerTls,
+        tcp: TcpStream,
+        limit: Duration,
+        observer: StdArc<Observer>,
+    ) -> Result<Self, String> {
         let io = HostileIo::new(tcp);
         let stream = match tokio::time::timeout(limit, tls.accept(io)).await {
             Ok(Ok(s)) => s,
@@ -66,8 +116,37 @@ impl Session {
             decoder: FrameDecoder::new(None, MAX_PACKET),
             version: Version::V311,
             receive_maximum: None,
+            rules: ClientRules::new(),
+            observer,
+            awaiting_ack: None,
+            delivered_here: false,
+            next_id: 1,
             events: vec!["TLS handshake done".to_owned()],
         })
+    }
+
+    /// The protocol violations the client committed on this connection.
+    pub fn take_violations(&mut self) -> Vec<Finding> {
+        self.rules.take()
+    }
+
+    /// The client stayed connected for `waited` after we sent it `what`, a
+    /// malformed packet it must close the connection on.
+    pub fn stayed_after_malformed(&mut self, what: &str, waited: Duration) {
+        self.rules.stayed_after_malformed(what, waited);
+    }
+
+    /// A packet id for our next QoS 1 PUBLISH (1..=65535, wrapping).
+    pub fn next_packet_id(&mut self) -> u16 {
+        let id = self.next_id;
+        self.next_id = self.next_id.checked_add(1).unwrap_or(1);
+        id
+    }
+
+    /// Records that the bytes of `packet` went out, for the protocol checks
+    /// (a flood written as raw bytes).
+    pub fn record_sent(&mut self, packet: &Packet) {
+        self.rules.sent(packet);
     }
 
     /// The MQTT version the client's CONNECT declared.
@@ -95,10 +174,21 @@ impl Session {
                     if let Some(v) = self.decoder.version() {
                         self.version = v;
                     }
+                    self.rules.received(&p, self.version);
+                    if let (Packet::Puback(a), Some(id)) = (&p, self.awaiting_ack)
+                        && a.packet_id == id
+                    {
+                        self.awaiting_ack = None;
+                        self.note(format!("read PUBACK {id}: the message was delivered"));
+                        self.observer.delivered();
+                    }
                     return Ok(p);
                 }
                 Ok(None) => {}
-                Err(e) => return Err(ReadEnd::Malformed(e.to_string())),
+                Err(e) => {
+                    self.rules.malformed(e.spec(), &e.to_string());
+                    return Err(ReadEnd::Malformed(e.to_string()));
+                }
             }
             let read = tokio::time::timeout_at(deadline, self.tls.read(&mut buf)).await;
             match read {
@@ -182,11 +272,30 @@ impl Session {
         }
     }
 
+    /// Sends `packets` one byte per TLS record (a PUBLISH among them is a
+    /// delivery once written).
+    pub async fn send_packets_bytewise(&mut self, packets: &[Packet]) -> Result<(), String> {
+        let mut wire = Vec::new();
+        for p in packets {
+            wire.extend_from_slice(&self.encode(p).ok_or("cannot encode")?);
+        }
+        self.send_bytewise(&wire).await?;
+        for p in packets {
+            self.rules.sent(p);
+            if matches!(p, Packet::Publish(_)) {
+                self.delivered_here = true;
+                self.observer.delivered();
+            }
+        }
+        Ok(())
+    }
+
     /// Sends one packet, encoded in the client's version.
     pub async fn send(&mut self, packet: &Packet) -> Result<(), String> {
         let wire = packets::encode(packet, self.version)
             .ok_or_else(|| format!("cannot encode {}", packet.packet_type()))?;
         self.write(&wire).await?;
+        self.rules.sent(packet);
         self.note(format!("sent {}", packet.packet_type()));
         Ok(())
     }
@@ -229,31 +338,59 @@ impl Session {
         self.tls.get_mut().0.set_shaping(shaping);
     }
 
+    /// Ends the session as it is (the connection drops with it).
+    pub fn finish(mut self) -> Ended {
+        Ended {
+            violations: self.rules.take(),
+            events: self.events,
+        }
+    }
+
     /// Closes cleanly: close_notify, then FIN.
-    pub async fn close(mut self) -> Vec<String> {
+    pub async fn close(mut self) -> Ended {
         let _ = tokio::time::timeout(Duration::from_secs(2), self.tls.shutdown()).await;
         self.note("closed (close_notify + FIN)");
-        self.events
+        self.finish()
     }
 
     /// Closes with a FIN and no close_notify.
-    pub fn drop_tcp(self) -> Vec<String> {
+    pub fn drop_tcp(mut self) -> Ended {
+        let violations = self.rules.take();
         let mut events = self.events;
         let (io, _) = self.tls.into_inner();
         io.close();
         events.push("closed the TCP connection without close_notify".to_owned());
-        events
+        Ended { events, violations }
     }
 
     /// Ends with a TCP reset.
-    pub fn reset(self) -> Vec<String> {
+    pub fn reset(mut self) -> Ended {
+        let violations = self.rules.take();
         let mut events = self.events;
         let (io, _) = self.tls.into_inner();
         events.push(match io.reset() {
             Ok(()) => "reset the connection (SO_LINGER 0, RST)".to_owned(),
             Err(e) => format!("could not set SO_LINGER 0 ({e}); closed instead"),
         });
-        events
+        Ended { events, violations }
+    }
+
+    /// Counts the messages of a flood the client acknowledged as delivered
+    /// (it received them), once the flood is over.
+    pub fn flood_delivered(&mut self) {
+        if self.rules.acked() > 0 {
+            self.delivered_here = true;
+            self.note(format!(
+                "the client acknowledged {} PUBLISHes",
+                self.rules.acked()
+            ));
+            self.observer.delivered();
+        }
+    }
+
+    /// True once this connection delivered a message.
+    pub fn delivered_here(&self) -> bool {
+        self.delivered_here
     }
 
     /// Watches what the client does for up to `limit` (answering pings and
@@ -327,11 +464,31 @@ impl Session {
         }
     }
 
-    /// Sends the SUBACK (with `packet_id`) and one PUBLISH on the first
-    /// filter's topic.
+    /// Sends the SUBACK (with `packet_id`) and delivers one message.
     pub async fn grant(&mut self, sub: &Subscribe, packet_id: u16) -> Result<(), String> {
         self.send(&packets::suback_for(sub, packet_id)).await?;
-        self.publish_to(sub, QoS::AtMostOnce, 0).await
+        self.deliver(sub).await
+    }
+
+    /// Publishes one message on a topic `sub`'s first filter matches, at
+    /// QoS 1 when the subscription allows it (its PUBACK then proves the
+    /// delivery), else at QoS 0 (delivered once written). The observer
+    /// hears of the delivery.
+    pub async fn deliver(&mut self, sub: &Subscribe) -> Result<(), String> {
+        let granted = sub
+            .filters
+            .first()
+            .map_or(QoS::AtMostOnce, |f| f.options.qos);
+        self.delivered_here = true;
+        if granted == QoS::AtMostOnce {
+            self.publish_to(sub, QoS::AtMostOnce, 0).await?;
+            self.observer.delivered();
+            return Ok(());
+        }
+        let id = self.next_packet_id();
+        self.publish_to(sub, QoS::AtLeastOnce, id).await?;
+        self.awaiting_ack = Some(id);
+        Ok(())
     }
 
     /// Publishes one message on a topic `sub`'s first filter matches.

@@ -4,6 +4,7 @@
 //! transport, loom, the fuzzer and proptest all drive these same types, so a
 //! fix or a fault in them is seen by every engine.
 
+pub mod budget;
 pub mod frame;
 pub mod outbox;
 pub mod pending;

@@ -9,7 +9,15 @@
 //! The outbox does not know how a message becomes bytes: each entry carries
 //! a frame description `F` that the writer interprets (a raw packet, or a
 //! PUBLISH delivery whose header is encoded per subscriber).
+//!
+//! Bounds: at most `max_queued` entries of any kind. Entries queued with
+//! [`Outbox::enqueue_droppable`] (the broker's QoS 0 deliveries) are also
+//! counted in bytes and hold a [`Charge`] against the broker's memory
+//! budget until they leave the queue; the broker's queue policy reads
+//! [`Outbox::droppable`] and sheds the oldest of them with
+//! [`Outbox::drop_oldest_droppable`] when a consumer falls behind.
 
+use super::budget::Charge;
 use crate::faults::{Fault, FaultSet};
 use crate::ledger::{Borrow, LedgerError, MsgRef, MsgSlot, Op, Outcome};
 use crate::sync::{Mutex, lock};
@@ -39,6 +47,20 @@ impl<F> Entry<F> {
     fn frame(&self) -> &F {
         match self {
             Entry::Msg { frame, .. } | Entry::Op { frame, .. } => frame,
+        }
+    }
+}
+
+impl<F> State<F> {
+    /// Takes a queued entry that leaves the queue out of the counts.
+    fn forget(&mut self, q: &Queued<F>) {
+        self.forget_charge(q.droppable.as_ref());
+    }
+
+    fn forget_charge(&mut self, droppable: Option<&Charge>) {
+        if let Some(c) = droppable {
+            self.droppable.entries -= 1;
+            self.droppable.bytes -= c.bytes();
         }
     }
 }
@@ -88,8 +110,24 @@ pub enum WriteResult {
     Failed(String),
 }
 
+/// A queued entry; droppable ones carry their budget charge.
+struct Queued<F> {
+    entry: Entry<F>,
+    droppable: Option<Charge>,
+}
+
+/// Droppable entries waiting in one outbox.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Droppable {
+    /// How many.
+    pub entries: usize,
+    /// Their charged bytes.
+    pub bytes: usize,
+}
+
 struct State<F> {
-    queue: VecDeque<Entry<F>>,
+    queue: VecDeque<Queued<F>>,
+    droppable: Droppable,
     /// The transport's write slot.
     tx: MsgSlot,
     /// The operation finished by the write in flight (QoS 0 PUBLISH).
@@ -116,6 +154,7 @@ impl<F: Clone> Outbox<F> {
         Outbox {
             state: Mutex::new(State {
                 queue: VecDeque::new(),
+                droppable: Droppable::default(),
                 tx: MsgSlot::new(),
                 tx_op: None,
                 busy: None,
@@ -144,21 +183,60 @@ impl<F: Clone> Outbox<F> {
     /// Queues an entry. When refused, the entry's reference is released and
     /// its operation finished here, so nothing leaks.
     pub fn enqueue(&self, entry: Entry<F>) -> Result<(), Refused> {
-        let (why, entry) = {
+        self.push(Queued {
+            entry,
+            droppable: None,
+        })
+    }
+
+    /// Queues an entry the broker may shed later (a QoS 0 delivery): it is
+    /// counted in [`Outbox::droppable`] and holds `charge` until it leaves
+    /// the queue. Refused as [`Outbox::enqueue`] is.
+    pub fn enqueue_droppable(&self, entry: Entry<F>, charge: Charge) -> Result<(), Refused> {
+        self.push(Queued {
+            entry,
+            droppable: Some(charge),
+        })
+    }
+
+    /// Queues an entry whose number is bounded elsewhere (a QoS 1/2
+    /// delivery inside its session's in-flight window): only a closed
+    /// outbox refuses it, so a full queue never strands an in-flight
+    /// delivery that was never sent.
+    pub fn enqueue_windowed(&self, entry: Entry<F>) -> Result<(), Refused> {
+        self.push_bounded(
+            Queued {
+                entry,
+                droppable: None,
+            },
+            false,
+        )
+    }
+
+    fn push(&self, queued: Queued<F>) -> Result<(), Refused> {
+        self.push_bounded(queued, true)
+    }
+
+    fn push_bounded(&self, queued: Queued<F>, bounded: bool) -> Result<(), Refused> {
+        let (why, queued) = {
             let mut st = lock(&self.state);
             let why = if st.closed {
                 Refused::Closed
-            } else if st.queue.len() >= self.max_queued {
+            } else if bounded && st.queue.len() >= self.max_queued {
                 Refused::Full
             } else {
-                st.queue.push_back(entry);
+                if let Some(c) = &queued.droppable {
+                    st.droppable.entries += 1;
+                    st.droppable.bytes += c.bytes();
+                }
+                st.queue.push_back(queued);
                 drop(st);
                 self.wake();
                 return Ok(());
             };
-            (why, entry)
+            (why, queued)
         };
-        match entry {
+        match queued.entry {
             Entry::Msg { msg, .. } => msg.release("outbox::enqueue (refused)"),
             Entry::Op { op, .. } => {
                 if let Some(m) = op.take_msg() {
@@ -172,6 +250,40 @@ impl<F: Clone> Outbox<F> {
             }
         }
         Err(why)
+    }
+
+    /// Droppable entries waiting (not counting the write in flight).
+    pub fn droppable(&self) -> Droppable {
+        lock(&self.state).droppable
+    }
+
+    /// Removes the oldest droppable entry, releases its message once at
+    /// `site` and returns the bytes it was charged; `None` when there is
+    /// none. The write in flight is never touched.
+    pub fn drop_oldest_droppable(&self, site: &'static str) -> Option<usize> {
+        let queued = {
+            let mut st = lock(&self.state);
+            if st.droppable.entries == 0 {
+                // The usual case for a QoS 1 consumer: no scan of its
+                // in-flight copies.
+                return None;
+            }
+            let at = st.queue.iter().position(|q| q.droppable.is_some())?;
+            let q = st.queue.remove(at)?;
+            st.forget(&q);
+            q
+        };
+        let bytes = queued.droppable.as_ref().map_or(0, Charge::bytes);
+        match queued.entry {
+            Entry::Msg { msg, .. } => msg.release(site),
+            Entry::Op { op, .. } => {
+                if let Some(m) = op.take_msg() {
+                    m.release(site);
+                }
+                op.finish(Outcome::Failed("dropped by the queue limit".into()), site);
+            }
+        }
+        Some(bytes)
     }
 
     /// Wakes the writer without queueing anything (the connection should
@@ -213,10 +325,14 @@ impl<F: Clone> Outbox<F> {
             let mut st = lock(&self.state);
             let mut picked = Vec::new();
             let mut kept = VecDeque::with_capacity(st.queue.len());
-            for e in st.queue.drain(..) {
-                match e {
-                    Entry::Msg { msg, frame } if stale(&frame) => picked.push(msg),
-                    other => kept.push_back(other),
+            let queue = std::mem::take(&mut st.queue);
+            for q in queue {
+                match q.entry {
+                    Entry::Msg { msg, frame } if stale(&frame) => {
+                        st.forget_charge(q.droppable.as_ref());
+                        picked.push(msg);
+                    }
+                    entry => kept.push_back(Queued { entry, ..q }),
                 }
             }
             st.queue = kept;
@@ -247,7 +363,11 @@ impl<F: Clone> Outbox<F> {
             return None;
         }
         loop {
-            let entry = st.queue.pop_front()?;
+            let queued = st.queue.pop_front()?;
+            st.forget(&queued);
+            // The bytes now belong to the write; a droppable entry's charge
+            // ends here.
+            let Queued { entry, .. } = queued;
             let frame = entry.frame().clone();
             let (msg, op) = match entry {
                 Entry::Msg { msg, .. } => (msg, None),
@@ -329,7 +449,8 @@ impl<F: Clone> Outbox<F> {
         let (drained, stale) = {
             let mut st = lock(&self.state);
             st.closed = true;
-            let drained: Vec<Entry<F>> = st.queue.drain(..).collect();
+            let drained: Vec<Entry<F>> = st.queue.drain(..).map(|q| q.entry).collect();
+            st.droppable = Droppable::default();
             let stale = if st.busy.is_none() {
                 st.tx.take()
             } else {

@@ -288,4 +288,9 @@ impl<K: std::hash::Hash + Eq + Copy> Archive<K> {
     pub(crate) fn get_mut(&mut self, key: &K) -> Option<&mut History> {
         self.map.get_mut(key)
     }
+
+    /// Every kept history, in no particular order.
+    pub(crate) fn histories(&self) -> impl Iterator<Item = &History> {
+        self.map.values()
+    }
 }

@@ -109,6 +109,17 @@ pub enum Action {
         /// Slot.
         client: u8,
     },
+    /// The next write in `dir` starts, the connection drops under it, and
+    /// only then does that write complete (`completes`) or fail: the close
+    /// runs before the write's end instead of after.
+    DropsMidWrite {
+        /// Slot.
+        client: u8,
+        /// Client to broker or back.
+        dir: Dir,
+        /// The late write completes (true) or fails.
+        completes: bool,
+    },
     /// The clock moves on; requests older than the timeout time out.
     TimePasses {
         /// Milliseconds.
@@ -167,6 +178,9 @@ pub fn action() -> impl Strategy<Value = Action> {
         6 => (client(), dir()).prop_map(|(client, dir)| Action::WriteCompletes { client, dir }),
         1 => (client(), dir()).prop_map(|(client, dir)| Action::WriteFails { client, dir }),
         1 => client().prop_map(|client| Action::ConnectionDrops { client }),
+        1 => (client(), dir(), any::<bool>()).prop_map(|(client, dir, completes)| {
+            Action::DropsMidWrite { client, dir, completes }
+        }),
         1 => prop_oneof![Just(1_000u64), Just(REQUEST_TIMEOUT_MS)]
             .prop_map(|ms| Action::TimePasses { ms }),
         1 => (client(), 0..4u8).prop_map(|(client, nth)| Action::Cancel { client, nth }),

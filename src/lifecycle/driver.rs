@@ -37,6 +37,9 @@ pub trait Driver {
     fn finish_write(&mut self, link: usize, dir: Dir, result: WriteResult) -> bool;
     /// The connection drops abruptly; a write in flight fails.
     fn drop_link(&mut self, link: usize);
+    /// The connection drops while the write in flight in `dir` is still
+    /// out; that write ends with `late` after both sides saw the close.
+    fn drop_link_then_finish(&mut self, link: usize, dir: Dir, late: WriteResult);
     /// Moves the clock on by `ms` and runs the broker's and clients' timers.
     fn advance(&mut self, ms: u64);
     /// Writes everything queued, both ways, until nothing moves; closes
@@ -119,6 +122,10 @@ impl<W: Wire> Driver for StepDriver<W> {
 
     fn drop_link(&mut self, link: usize) {
         self.sim.drop_link(link);
+    }
+
+    fn drop_link_then_finish(&mut self, link: usize, dir: Dir, late: WriteResult) {
+        self.sim.drop_link_then_finish(link, dir, late);
     }
 
     fn advance(&mut self, ms: u64) {

@@ -119,6 +119,11 @@ pub struct Model {
     wills: HashMap<String, Vec<usize>>,
     delivered: HashMap<(usize, String), u32>,
     once: HashMap<(usize, u32, String), u32>,
+    /// Per slot, filters whose UNSUBACK arrived and that were not
+    /// subscribed again since.
+    unsubscribed: HashMap<usize, BTreeSet<String>>,
+    /// Per payload, what each slot had unsubscribed from when it was sent.
+    sent_after: HashMap<String, Vec<(usize, BTreeSet<String>)>>,
 }
 
 /// Whether `filter` matches `topic` (MQTT wildcards, no `$` topics here).
@@ -314,6 +319,9 @@ impl Model {
         // Until the SUBACK the broker may have either QoS.
         s.subs.remove(filter);
         s.ever_filters.insert(filter.to_string());
+        if let Some(u) = self.unsubscribed.get_mut(&slot) {
+            u.remove(filter);
+        }
         let request = {
             let n = s.requests.entry(filter.to_string()).or_default();
             *n += 1;
@@ -395,6 +403,12 @@ impl Model {
     ) -> PubSnap {
         self.published
             .insert(payload.to_string(), (topic.to_string(), qos));
+        let gone = self
+            .unsubscribed
+            .iter()
+            .map(|(slot, f)| (*slot, f.clone()))
+            .collect();
+        self.sent_after.insert(payload.to_string(), gone);
         let mut targets = self.targets(topic);
         for t in &mut targets {
             // Deliveries before the send cannot be this one's.
@@ -489,6 +503,7 @@ impl Model {
                 "c{slot} received {payload:?} on {topic} without ever subscribing to it"
             ));
         }
+        self.after_unsuback(slot, topic, payload)?;
         if let Some(links) = self.wills.get(payload) {
             let all_up = links.iter().all(|link| {
                 let l = &self.links[link];
@@ -537,5 +552,86 @@ impl Model {
             }
         }
         Ok(())
+    }
+}
+
+impl Model {
+    /// The UNSUBSCRIBE of `slot` from `filter` finished; `ok` when its
+    /// UNSUBACK arrived.
+    pub fn unsubscribe_done(&mut self, slot: usize, filter: &str, ok: bool) {
+        if ok {
+            self.unsubscribed
+                .entry(slot)
+                .or_default()
+                .insert(filter.to_string());
+        }
+    }
+
+    /// No delivery after UNSUBACK [MQTT-3.10.4-2]: a message sent after
+    /// `slot` saw the UNSUBACK of every filter of its that matches the
+    /// topic (and subscribed to none of them again since) was routed after
+    /// the broker removed those subscriptions. Messages the broker had
+    /// buffered before, which it may still deliver, were all sent earlier.
+    fn after_unsuback(&self, slot: usize, topic: &str, payload: &str) -> Result<(), String> {
+        let Some(at_send) = self.sent_after.get(payload) else {
+            return Ok(());
+        };
+        let Some((_, gone)) = at_send.iter().find(|(s, _)| *s == slot) else {
+            return Ok(());
+        };
+        let now = self.unsubscribed.get(&slot);
+        let mut matching = self.slots[slot]
+            .ever_filters
+            .iter()
+            .filter(|f| matches(f, topic))
+            .peekable();
+        if matching.peek().is_none() {
+            return Ok(());
+        }
+        let all_gone = matching.all(|f| gone.contains(f) && now.is_some_and(|n| n.contains(f)));
+        if all_gone {
+            return Err(format!(
+                "c{slot} received {payload:?} on {topic}, published after the UNSUBACK of every filter of its that matches"
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(all(test, not(feature = "loom")))]
+mod unsuback_tests {
+    use super::*;
+
+    fn subscribed(m: &mut Model, slot: usize, filter: &str) {
+        let snap = m.subscribe_sent(slot, filter, 0);
+        m.subscribe_done(snap, true);
+    }
+
+    #[test]
+    fn a_message_sent_after_the_unsuback_must_not_arrive() {
+        let mut m = Model::new(2);
+        subscribed(&mut m, 0, "t/#");
+        m.unsubscribe_sent(0, "t/#");
+        m.unsubscribe_done(0, "t/#", true);
+        m.publish_sent(1, "t/a", 0, false, "late");
+        let r = m.delivered(0, 1, "t/a", "late", 0, false);
+        assert!(r.is_err_and(|e| e.contains("after the UNSUBACK")));
+    }
+
+    #[test]
+    fn earlier_messages_another_filter_or_a_new_subscription_may_arrive() {
+        let mut m = Model::new(2);
+        subscribed(&mut m, 0, "t/#");
+        m.publish_sent(1, "t/a", 0, false, "early");
+        m.unsubscribe_sent(0, "t/#");
+        m.unsubscribe_done(0, "t/#", true);
+        assert_eq!(m.delivered(0, 1, "t/a", "early", 0, false), Ok(()));
+        subscribed(&mut m, 0, "t/a");
+        m.publish_sent(2, "t/a", 0, false, "again");
+        assert_eq!(m.delivered(0, 1, "t/a", "again", 0, false), Ok(()));
+        // An UNSUBACK that did not arrive proves nothing.
+        m.unsubscribe_done(0, "t/a", false);
+        m.publish_sent(3, "t/a", 0, false, "unsure");
+        assert_eq!(m.delivered(0, 1, "t/a", "unsure", 0, false), Ok(()));
     }
 }

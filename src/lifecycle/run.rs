@@ -23,7 +23,7 @@ pub type Failure = String;
 enum Req {
     Connect { link: usize },
     Subscribe(SubSnap),
-    Unsubscribe,
+    Unsubscribe(&'static str),
     Publish(PubSnap),
 }
 
@@ -206,6 +206,22 @@ impl<D: Driver> Runner<D> {
                 }
                 Ok(())
             }
+            Action::DropsMidWrite {
+                client,
+                dir,
+                completes,
+            } => {
+                if let Some(l) = self.link(client) {
+                    self.d.start_write(l, dir);
+                    let late = if completes {
+                        WriteResult::Complete
+                    } else {
+                        WriteResult::Failed("write error after the close".into())
+                    };
+                    self.d.drop_link_then_finish(l, dir, late);
+                }
+                Ok(())
+            }
             Action::TimePasses { ms } => {
                 self.d.advance(ms);
                 Ok(())
@@ -320,7 +336,7 @@ impl<D: Driver> Runner<D> {
         let slot = usize::from(client);
         self.model.unsubscribe_sent(slot, filter);
         self.send(&kernel, &op)?;
-        self.track(op, slot, generation, Req::Unsubscribe);
+        self.track(op, slot, generation, Req::Unsubscribe(filter));
         Ok(())
     }
 
@@ -412,6 +428,7 @@ impl<D: Driver> Runner<D> {
                 Some(Req::Connect { link }) if ok => self.model.connack(link),
                 Some(Req::Subscribe(snap)) => self.model.subscribe_done(snap, ok),
                 Some(Req::Publish(snap)) => self.model.publish_done(snap, ok),
+                Some(Req::Unsubscribe(filter)) => self.model.unsubscribe_done(t.slot, filter, ok),
                 _ => {}
             }
         }

@@ -66,10 +66,14 @@ where
             return WriterEnd::Encode(why);
         }
         if !buf.is_empty() {
-            if let Err(e) = write_out(stream, &mut buf).await {
-                return WriterEnd::Io(e);
+            match write_unless_closed(outbox, notify, stream, &mut buf).await {
+                Ok(true) => {}
+                Ok(false) => return WriterEnd::OutboxClosed,
+                Err(e) => return WriterEnd::Io(e),
             }
-            // More may have been queued while we wrote.
+            // Other connections' turn (a fast reader's socket is always
+            // writable), then more may have been queued while we wrote.
+            tokio::task::yield_now().await;
             continue;
         }
         if outbox.is_closed() {
@@ -82,6 +86,34 @@ where
             };
         }
         notify.notified().await;
+    }
+}
+
+/// [`write_out`], unless `outbox` closes first: a peer that stopped reading
+/// blocks the write for ever, and the kernel closing the connection (keep
+/// alive, a slow consumer's grace ended) must still end this writer and
+/// free what it holds. `Ok(false)` when it gave up. The wakes it takes from
+/// `notify` meanwhile are not lost: the loop gathers again after a write.
+async fn write_unless_closed<W>(
+    outbox: &Outbox<OutFrame>,
+    notify: &Notify,
+    stream: &mut W,
+    buf: &mut BytesMut,
+) -> std::io::Result<bool>
+where
+    W: AsyncWrite + Unpin,
+{
+    let write = write_out(stream, buf);
+    tokio::pin!(write);
+    loop {
+        tokio::select! {
+            r = &mut write => return r.map(|()| true),
+            () = notify.notified() => {
+                if outbox.is_closed() {
+                    return Ok(false);
+                }
+            }
+        }
     }
 }
 

@@ -30,6 +30,14 @@ use tokio::task::{JoinHandle, JoinSet};
 /// How often the timer runs the broker's keep-alive and expiry checks.
 const TICK: Duration = Duration::from_millis(250);
 
+/// While a connection's send queue holds this many entries, its reader
+/// stops reading: a client that publishes without reading its
+/// acknowledgements gets TCP backpressure instead of an ever longer queue.
+const READ_PAUSE_AT: usize = 4_096;
+
+/// How often a paused reader looks at the send queue again.
+const READ_PAUSE_POLL: Duration = Duration::from_millis(5);
+
 /// What a broker listens on and how it behaves.
 #[derive(Clone)]
 pub struct ServerOptions {
@@ -37,8 +45,8 @@ pub struct ServerOptions {
     pub tls: Option<(ServerTls, SocketAddr)>,
     /// The address of a plain TCP listener, if wanted.
     pub tcp: Option<SocketAddr>,
-    /// Bound on a client's TLS handshake; a client that never finishes
-    /// is dropped after it.
+    /// Bound on a client's TLS handshake (on the plain listener: on its
+    /// first bytes); a client that never finishes is dropped after it.
     pub handshake_timeout: Duration,
     /// How long a connection the broker closes may take to flush its last
     /// packets (a DISCONNECT with a reason code, say).
@@ -91,7 +99,7 @@ pub struct Server {
 }
 
 /// What a stopped server leaves behind.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct ServerReport {
     /// The ledger audit after everything ended.
     pub audit: Audit,
@@ -414,10 +422,12 @@ where
         if *stop.borrow() {
             break Ending::Stopped;
         }
+        let paused = conn.outbox.queued() >= READ_PAUSE_AT;
         tokio::select! {
             _ = writer_done.notified() => break Ending::Writer,
             _ = stop.changed() => break Ending::Stopped,
-            r = rd.read_buf(&mut buf) => match r {
+            _ = tokio::time::sleep(READ_PAUSE_POLL), if paused => {}
+            r = rd.read_buf(&mut buf), if !paused => match r {
                 Ok(0) => break Ending::PeerClosed,
                 Ok(_) => {
                     let now = shared.clock.now_ms();
@@ -430,6 +440,11 @@ where
                         conn.outbox.poke();
                         break Ending::Kernel(why);
                     }
+                    // A flat-out publisher always has the next read ready:
+                    // without this its task would keep the worker for
+                    // tokio's whole budget (128 reads, thousands of
+                    // deliveries) while other clients wait.
+                    tokio::task::yield_now().await;
                 }
                 Err(e) => break Ending::ReadFailed(e),
             }

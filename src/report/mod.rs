@@ -3,6 +3,7 @@
 
 pub mod bench;
 pub mod detection;
+pub mod soak;
 pub mod timeline;
 
 use crate::cli::CliError;

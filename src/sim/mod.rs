@@ -303,9 +303,33 @@ impl<W: Wire> Sim<W> {
     }
 
     /// The connection on link `i` drops abruptly (both sides see it). A
-    /// write in flight fails.
+    /// write in flight fails first.
     pub fn drop_link(&mut self, i: usize) {
         self.end_link(i, Close::Abrupt);
+    }
+
+    /// The connection on link `i` drops abruptly while a write is in flight
+    /// in `dir`, and that write ends only afterwards, with `late`: its
+    /// transport reports it complete (the bytes went nowhere) or failed
+    /// after both sides already ran `connection_lost`, the other order from
+    /// [`Sim::drop_link`]. A write in flight the other way fails first.
+    pub fn drop_link_then_finish(&mut self, i: usize, dir: Dir, late: WriteResult) {
+        let job = self
+            .links
+            .get_mut(i)
+            .filter(|l| l.open)
+            .and_then(|l| match dir {
+                Dir::Up => l.up.take(),
+                Dir::Down => l.down.take(),
+            });
+        self.end_link(i, Close::Abrupt);
+        let Some(job) = job else { return };
+        let Some(l) = self.links.get(i) else { return };
+        let outbox = match (dir, &l.client) {
+            (Dir::Up, Some(c)) => &c.outbox,
+            _ => &l.conn.outbox,
+        };
+        with_actor(&writer(i, dir), || outbox.write_done(job, late));
     }
 
     fn end_link(&mut self, i: usize, how: Close) {

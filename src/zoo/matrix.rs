@@ -24,6 +24,8 @@ pub enum Engine {
     E2eTls,
     /// Loom models, from `cargo test --features loom` output.
     Loom,
+    /// Shuttle's random and PCT schedules of whole scenarios.
+    Schedules,
 }
 
 impl Engine {
@@ -36,6 +38,7 @@ impl Engine {
             Engine::FuzzRandom => "fuzz (random)",
             Engine::E2eTls => "end-to-end TLS",
             Engine::Loom => "loom",
+            Engine::Schedules => "schedules (shuttle)",
         }
     }
 }

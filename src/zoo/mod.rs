@@ -6,6 +6,8 @@ pub mod fuzz_engine;
 pub mod loom_results;
 pub mod matrix;
 pub mod recipes;
+#[cfg(all(feature = "shuttle", not(feature = "loom")))]
+pub mod schedule_engine;
 pub mod sequences;
 #[cfg(not(feature = "loom"))]
 pub mod stress;
@@ -27,6 +29,8 @@ pub fn engines() -> Vec<Box<dyn DetectionEngine>> {
     #[cfg(not(feature = "loom"))]
     {
         v.push(Box::new(stress::StressEngine));
+        #[cfg(feature = "shuttle")]
+        v.push(Box::new(schedule_engine::ScheduleEngine));
         match e2e_engine::E2eEngine::new() {
             Ok(e) => v.push(Box::new(e)),
             Err(why) => eprintln!("end-to-end TLS engine left out: {why}"),

@@ -237,6 +237,9 @@ fn script(fault: Fault, faults: FaultSet) -> Option<Audit> {
         }
         // SUBACK racing the timeout: only an interleaving shows it.
         Fault::Nanonng83430191f => return None,
+        // A lock dropped between a lookup and its use: a recipe runs each
+        // call to completion, so nothing runs inside the window.
+        Fault::Nanomq992557ab | Fault::NanonngF135bbc6b => return None,
         // mosquitto issue 1401: a will delay (10 s) longer than the session
         // expiry (2 s); the connection drops, the session ends and
         // publishes the will, then the delay passes.

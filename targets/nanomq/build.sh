@@ -19,9 +19,11 @@
 #
 # Other options:
 #   --variant NAME   asan (default): AddressSanitizer + LeakSanitizer +
-#                    UndefinedBehaviorSanitizer. Variants are the `case` in
-#                    variant_flags below: add one there (compiler flags, link
-#                    flags such as -Wl,--wrap=..., extra libraries).
+#                    UndefinedBehaviorSanitizer; plain: no sanitizer. Variants
+#                    are the `case` in variant_flags below: add one there
+#                    (compiler flags, link flags such as -Wl,--wrap=..., extra
+#                    cmake options); EXTRA_C_FLAGS and EXTRA_LINK_FLAGS are
+#                    appended to any variant.
 #   --targets "A B"  ninja targets (default: "nanomq_cli nanomq")
 #   --out DIR        where to build (default: target/nanomq, ignored by git)
 #   --jobs N         parallel compile jobs (default: the number of cores)
@@ -74,7 +76,14 @@ variant_flags() {
             link_flags="-fsanitize=address,undefined"
             cmake_extra=()
             ;;
-        *) die "no variant called '$variant' (known: asan; add one in variant_flags)" ;;
+        plain)
+            # No sanitizer: to check a finding that is not a sanitizer's
+            # (a hang) does not depend on one.
+            c_flags="-fno-omit-frame-pointer"
+            link_flags=""
+            cmake_extra=()
+            ;;
+        *) die "no variant called '$variant' (known: asan, plain; add one in variant_flags)" ;;
     esac
     c_flags="$c_flags ${EXTRA_C_FLAGS:-}"
     link_flags="$link_flags ${EXTRA_LINK_FLAGS:-}"
