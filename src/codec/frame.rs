@@ -168,6 +168,15 @@ impl FrameDecoder {
             let Some(rest) = self.buf.get(self.scanned..).filter(|r| !r.is_empty()) else {
                 return;
             };
+            // Most frames are small: a one-byte Remaining Length needs no
+            // varint loop.
+            if let [_, rl, ..] = *rest
+                && rl < 0x80
+                && 2 + usize::from(rl) <= self.max_packet_size
+            {
+                self.scanned += 2 + usize::from(rl);
+                continue;
+            }
             let at = self.base + self.ready.len() + self.scanned.saturating_sub(self.start);
             let bad = match parse_fixed_header(rest) {
                 Ok(None) => return,
@@ -212,6 +221,16 @@ impl FrameDecoder {
     /// The next complete packet, `Ok(None)` if more bytes are needed.
     #[inline]
     pub fn next_packet(&mut self) -> Result<Option<Packet>, CodecError> {
+        // The common ping or acknowledgement, with a one-byte Remaining
+        // Length, read straight from the bytes at hand (a dead stream has
+        // none, so its error still comes from `complete_header`).
+        if let Some(v) = self.version
+            && let Some((p, len)) = in_place::decode_short(self.next_bytes(), v)
+            && len <= self.max_packet_size
+        {
+            self.step_over(len);
+            return Ok(Some(p));
+        }
         let Some(h) = self.complete_header()? else {
             return Ok(None);
         };
@@ -226,12 +245,7 @@ impl FrameDecoder {
                     .get(..len)
                     .and_then(|f| in_place::decode(f, &h, v))
             {
-                if self.ready.is_empty() {
-                    self.start += len;
-                } else {
-                    self.ready.advance(len);
-                }
-                self.base += len;
+                self.step_over(len);
                 return Ok(Some(p));
             }
             // The common PUBLISH shares the frame's reference.
@@ -293,6 +307,17 @@ impl FrameDecoder {
             return Err(self.fail(e));
         }
         Ok((rest.len() >= len).then_some(h))
+    }
+
+    /// Steps over the next `len` bytes, a complete frame decoded in place.
+    #[inline]
+    fn step_over(&mut self, len: usize) {
+        if self.ready.is_empty() {
+            self.start += len;
+        } else {
+            self.ready.advance(len);
+        }
+        self.base += len;
     }
 
     /// Cuts the complete frame whose header is `h` off the buffer.

@@ -22,7 +22,29 @@ pub(crate) fn decode(frame: &[u8], h: &FixedHeader, v: Version) -> Option<Packet
     if v == Version::V5 && !h.is_minimal() {
         return None;
     }
-    match h.byte1 {
+    decode_body(h.byte1, body, v)
+}
+
+/// The packet at the front of `bytes`, and its frame's length, if that
+/// frame has arrived whole, has a one-byte Remaining Length (minimal in
+/// any version) and is one of the forms handled here: the frame decoder's
+/// fast path, which then needs no header parse of its own.
+#[inline]
+pub(crate) fn decode_short(bytes: &[u8], v: Version) -> Option<(Packet, usize)> {
+    let [byte1, rl, rest @ ..] = bytes else {
+        return None;
+    };
+    if *rl >= 0x80 {
+        return None;
+    }
+    let body = rest.get(..usize::from(*rl))?;
+    Some((decode_body(*byte1, body, v)?, 2 + body.len()))
+}
+
+/// The packet whose first byte is `byte1` and whose body is `body`.
+#[inline]
+fn decode_body(byte1: u8, body: &[u8], v: Version) -> Option<Packet> {
+    match byte1 {
         0xc0 if body.is_empty() => Some(Packet::Pingreq),
         0xd0 if body.is_empty() => Some(Packet::Pingresp),
         0x40 => ack(body, PacketType::Puback, v).map(Packet::Puback),
@@ -163,11 +185,33 @@ mod tests {
                     frame.extend_from_slice(body);
                     let h = parse_fixed_header(&frame).unwrap().unwrap();
                     let Some(p) = decode(&frame, &h, v) else {
+                        assert_eq!(decode_short(&frame, v), None, "{v} {}", hex::encode(&frame));
                         continue;
                     };
                     claimed += 1;
                     let full = decode_frame(&Bytes::from(frame.clone()), &h, Some(v));
-                    assert_eq!(full.map(|(p, _)| p), Ok(p), "{v} {}", hex::encode(&frame));
+                    assert_eq!(
+                        full.map(|(p, _)| p),
+                        Ok(p.clone()),
+                        "{v} {}",
+                        hex::encode(&frame)
+                    );
+                    // The fast path claims the same, with a byte to spare
+                    // after the frame, and nothing of a frame cut short.
+                    frame.push(0xc0);
+                    let len = frame.len() - 1;
+                    assert_eq!(
+                        decode_short(&frame, v),
+                        Some((p, len)),
+                        "{}",
+                        hex::encode(&frame)
+                    );
+                    assert_eq!(
+                        decode_short(&frame[..len - 1], v),
+                        None,
+                        "{}",
+                        hex::encode(&frame)
+                    );
                 }
             }
         }

@@ -54,15 +54,21 @@ impl Flaw {
 /// Checks UTF-8 first, then U+0000 (the order errors are reported in).
 #[inline]
 fn find_flaw(b: &[u8]) -> Option<Flaw> {
-    // Strings on the wire are nearly always ASCII, and `is_ascii` is a
-    // cheaper scan than full UTF-8 validation.
-    if !b.is_ascii()
+    // Strings on the wire are nearly always ASCII and NUL-free, which one
+    // scan settles; UTF-8 validation and the position of a NUL only when
+    // it finds otherwise.
+    let found = scan::<false>(b);
+    if found.non_ascii
         && !utf8::is_well_formed(b)
         && let Err(e) = std::str::from_utf8(b)
     {
         return Some(Flaw::IllFormed(e.valid_up_to()));
     }
-    memchr::memchr(0, b).map(Flaw::Null)
+    found
+        .flawed
+        .then(|| memchr::memchr(0, b))
+        .flatten()
+        .map(Flaw::Null)
 }
 
 /// Bytes 0x01 in every lane.
@@ -74,23 +80,28 @@ const LANES_80: u64 = u64::from_ne_bytes([0x80; 8]);
 const LANES_08: u64 = u64::from_ne_bytes([0x08; 8]);
 const LANES_23: u64 = u64::from_ne_bytes([0x23; 8]);
 
-/// Where a byte of `w` is NUL, `+` or `#`, the high bit of some lane of the
-/// result is set once masked with `LANES_80` (the caller masks once, after
-/// OR-ing the words: masking distributes over OR). `(x - 1) & !x` sets a
-/// lane's high bit where the lane is 0, and a borrow, the only way another
-/// lane gets it, starts at a lane that is 0, so the answer is exact. `+`
-/// (0x2B) and `#` (0x23) differ in bit 3 alone: with it cleared, both and
-/// only they read 0x23.
+/// Where a byte of `w` is NUL (or, with `WILD`, `+` or `#`), the high bit
+/// of some lane of the result is set once masked with `LANES_80` (the
+/// caller masks once, after OR-ing the words: masking distributes over OR).
+/// `(x - 1) & !x` sets a lane's high bit where the lane is 0, and a borrow,
+/// the only way another lane gets it, starts at a lane that is 0, so the
+/// answer is exact. `+` (0x2B) and `#` (0x23) differ in bit 3 alone: with
+/// it cleared, both and only they read 0x23.
 #[inline(always)]
-fn topic_flaws_unmasked(w: u64) -> u64 {
+fn flaws_unmasked<const WILD: bool>(w: u64) -> u64 {
+    let nul = w.wrapping_sub(LANES_01) & !w;
+    if !WILD {
+        return nul;
+    }
     let wild = (w & !LANES_08) ^ LANES_23;
-    (w.wrapping_sub(LANES_01) & !w) | (wild.wrapping_sub(LANES_01) & !wild)
+    nul | (wild.wrapping_sub(LANES_01) & !wild)
 }
 
-/// What one pass over a topic name found.
+/// What one pass over a string found.
 #[derive(Clone, Copy, PartialEq, Eq)]
-struct TopicScan {
-    /// Empty, or holds NUL, `+` or `#`: for the full checks to report.
+struct Scan {
+    /// Holds NUL; with `WILD`, also empty or holding `+` or `#` (not a
+    /// topic name): for the full checks to report.
     flawed: bool,
     /// Holds a byte of 0x80 or more (whose UTF-8 the caller checks).
     non_ascii: bool,
@@ -100,14 +111,15 @@ struct TopicScan {
 /// one or two (overlapping) 8-byte words, longer ones 16 bytes at a time
 /// with an overlapping last block. A few instructions per word or block,
 /// where `is_ascii` plus `memchr3` cost ~100 instructions for a typical
-/// 46-byte topic.
+/// 46-byte topic (and `memchr` alone ~60 for a 15-byte filter). `WILD`
+/// makes `+`, `#` and emptiness flaws too (the topic-name rules).
 #[inline(always)]
-fn scan_topic(s: &[u8]) -> TopicScan {
+fn scan<const WILD: bool>(s: &[u8]) -> Scan {
     let word = |b: &[u8; 8]| u64::from_le_bytes(*b);
     let (flaws, high) = match s.len() {
         0 => {
-            return TopicScan {
-                flawed: true,
+            return Scan {
+                flawed: WILD,
                 non_ascii: false,
             };
         }
@@ -115,71 +127,91 @@ fn scan_topic(s: &[u8]) -> TopicScan {
             // Every byte of a 1-3 byte string is among these three; the
             // padding is a harmless 'a'.
             let at = |i: usize| s.get(i).copied().unwrap_or(b'a');
-            let w = word(&[at(0), at(s.len() / 2), at(s.len() - 1), b'a', b'a', b'a', b'a', b'a']);
-            (topic_flaws_unmasked(w), w)
+            let w = word(&[
+                at(0),
+                at(s.len() / 2),
+                at(s.len() - 1),
+                b'a',
+                b'a',
+                b'a',
+                b'a',
+                b'a',
+            ]);
+            (flaws_unmasked::<WILD>(w), w)
         }
         4..=7 => {
             let (lo, hi) = (s.first_chunk::<4>(), s.last_chunk::<4>());
-            let (lo, hi) = (lo.copied().unwrap_or_default(), hi.copied().unwrap_or_default());
+            let (lo, hi) = (
+                lo.copied().unwrap_or_default(),
+                hi.copied().unwrap_or_default(),
+            );
             let w = u64::from(u32::from_le_bytes(lo)) | (u64::from(u32::from_le_bytes(hi)) << 32);
-            (topic_flaws_unmasked(w), w)
+            (flaws_unmasked::<WILD>(w), w)
         }
         8..=16 => {
             let (lo, hi) = (s.first_chunk::<8>(), s.last_chunk::<8>());
-            let (lo, hi) = (word(&lo.copied().unwrap_or_default()), word(&hi.copied().unwrap_or_default()));
-            (topic_flaws_unmasked(lo) | topic_flaws_unmasked(hi), lo | hi)
+            let (lo, hi) = (
+                word(&lo.copied().unwrap_or_default()),
+                word(&hi.copied().unwrap_or_default()),
+            );
+            (
+                flaws_unmasked::<WILD>(lo) | flaws_unmasked::<WILD>(hi),
+                lo | hi,
+            )
         }
-        _ => return blocks::scan(s),
+        _ => return blocks::scan::<WILD>(s),
     };
-    TopicScan {
+    Scan {
         flawed: flaws & LANES_80 != 0,
         non_ascii: high & LANES_80 != 0,
     }
 }
 
-/// [`scan_topic`] for strings of more than 16 bytes, 16 at a time.
+/// [`scan`] for strings of more than 16 bytes, 16 at a time.
 mod blocks {
-    use super::TopicScan;
+    use super::Scan;
 
     #[cfg(target_arch = "x86_64")]
     #[inline]
-    pub(super) fn scan(s: &[u8]) -> TopicScan {
+    pub(super) fn scan<const WILD: bool>(s: &[u8]) -> Scan {
         // SAFETY: SSE2 is part of the x86_64 baseline, so every x86_64 CPU
         // has it (no run-time detection needed).
-        unsafe { scan_sse2(s) }
+        unsafe { scan_sse2::<WILD>(s) }
     }
 
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "sse2")]
     #[inline]
-    fn scan_sse2(s: &[u8]) -> TopicScan {
+    fn scan_sse2<const WILD: bool>(s: &[u8]) -> Scan {
         use std::arch::x86_64::{_mm_movemask_epi8, _mm_or_si128, _mm_setzero_si128};
         let (mut bad, mut high) = (_mm_setzero_si128(), _mm_setzero_si128());
         let (blocks, tail) = s.as_chunks::<16>();
         for b in blocks {
-            let (f, v) = block(b);
+            let (f, v) = block::<WILD>(b);
             bad = _mm_or_si128(bad, f);
             high = _mm_or_si128(high, v);
         }
         if !tail.is_empty()
             && let Some(last) = s.last_chunk::<16>()
         {
-            let (f, v) = block(last);
+            let (f, v) = block::<WILD>(last);
             bad = _mm_or_si128(bad, f);
             high = _mm_or_si128(high, v);
         }
-        TopicScan {
+        Scan {
             flawed: _mm_movemask_epi8(bad) != 0,
             non_ascii: _mm_movemask_epi8(high) != 0,
         }
     }
 
-    /// The 16 bytes of `b`, and a mask of those that are NUL, `+` or `#`
-    /// (`+` and `#` both read 0x23 with bit 3 cleared).
+    /// The 16 bytes of `b`, and a mask of those that are NUL (or, with
+    /// `WILD`, `+` or `#`: both read 0x23 with bit 3 cleared).
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "sse2")]
     #[inline]
-    fn block(b: &[u8; 16]) -> (std::arch::x86_64::__m128i, std::arch::x86_64::__m128i) {
+    fn block<const WILD: bool>(
+        b: &[u8; 16],
+    ) -> (std::arch::x86_64::__m128i, std::arch::x86_64::__m128i) {
         use std::arch::x86_64::{
             _mm_and_si128, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_or_si128, _mm_set1_epi8,
             _mm_setzero_si128,
@@ -188,6 +220,9 @@ mod blocks {
         // requirement.
         let v = unsafe { _mm_loadu_si128(b.as_ptr().cast()) };
         let nul = _mm_cmpeq_epi8(v, _mm_setzero_si128());
+        if !WILD {
+            return (nul, v);
+        }
         let wild = _mm_cmpeq_epi8(_mm_and_si128(v, _mm_set1_epi8(!0x08)), _mm_set1_epi8(0x23));
         (_mm_or_si128(nul, wild), v)
     }
@@ -195,22 +230,22 @@ mod blocks {
     /// Elsewhere, two 8-byte words per block.
     #[cfg(not(target_arch = "x86_64"))]
     #[inline]
-    pub(super) fn scan(s: &[u8]) -> TopicScan {
-        use super::{LANES_80, topic_flaws_unmasked};
+    pub(super) fn scan<const WILD: bool>(s: &[u8]) -> Scan {
+        use super::{LANES_80, flaws_unmasked};
         let (mut flaws, mut high) = (0u64, 0u64);
         let (words, tail) = s.as_chunks::<8>();
         for w in words.iter().map(|w| u64::from_le_bytes(*w)) {
-            flaws |= topic_flaws_unmasked(w);
+            flaws |= flaws_unmasked::<WILD>(w);
             high |= w;
         }
         if !tail.is_empty()
             && let Some(last) = s.last_chunk::<8>()
         {
             let w = u64::from_le_bytes(*last);
-            flaws |= topic_flaws_unmasked(w);
+            flaws |= flaws_unmasked::<WILD>(w);
             high |= w;
         }
-        TopicScan {
+        Scan {
             flawed: flaws & LANES_80 != 0,
             non_ascii: high & LANES_80 != 0,
         }
@@ -223,7 +258,7 @@ mod blocks {
 /// report what is wrong.
 #[inline]
 fn is_valid_topic_name(s: &[u8]) -> bool {
-    let scan = scan_topic(s);
+    let scan = scan::<true>(s);
     s.len() <= MAX_STRING_LEN && !scan.flawed && (!scan.non_ascii || utf8::is_well_formed(s))
 }
 
@@ -286,7 +321,7 @@ impl MqttString {
     #[inline]
     pub(crate) fn is_valid_topic_name(&self) -> bool {
         // Already well-formed and NUL-free: the scan settles the rest.
-        !scan_topic(&self.0).flawed
+        !scan::<true>(&self.0).flawed
     }
 
     /// The string.
@@ -362,6 +397,39 @@ impl Serialize for MqttString {
 #[cfg(all(test, not(feature = "loom")))]
 mod tests {
     use super::*;
+
+    /// The string scan against the obvious rule (the UTF-8 error first,
+    /// then the first NUL), for every length around the word and block
+    /// sizes and every position of a NUL or a bad byte.
+    #[test]
+    fn string_flaws_match_the_byte_rule() {
+        let rule = |s: &[u8]| match std::str::from_utf8(s) {
+            Err(e) => Some(("utf8", e.valid_up_to())),
+            Ok(_) => s.iter().position(|&b| b == 0).map(|i| ("nul", i)),
+        };
+        let found = |s: &[u8]| {
+            find_flaw(s).map(|f| match f {
+                Flaw::IllFormed(i) => ("utf8", i),
+                Flaw::Null(i) => ("nul", i),
+            })
+        };
+        for len in 0..=50 {
+            // Wildcards are fine in a string (they are flaws only in names).
+            let good: Vec<u8> = (0..len).map(|i| b"a/+#b-"[i % 6]).collect();
+            assert_eq!(found(&good), None, "{len}");
+            for at in 0..len {
+                for bad in [0u8, 0x80, 0xc3, 0xff, 0x01, 0x7f] {
+                    let mut s = good.clone();
+                    s[at] = bad;
+                    assert_eq!(found(&s), rule(&s), "len {len} at {at} byte {bad:#x}");
+                    if at + 1 < len {
+                        s[at + 1] = 0;
+                        assert_eq!(found(&s), rule(&s), "len {len} at {at} byte {bad:#x}, NUL");
+                    }
+                }
+            }
+        }
+    }
 
     /// The topic scan against the obvious rule, for every length around
     /// the word size and every position of a bad or non-ASCII byte.
