@@ -34,7 +34,8 @@ pub(crate) fn decode_short(bytes: &[u8], v: Version) -> Option<(Packet, usize)> 
     let [byte1, rl, rest @ ..] = bytes else {
         return None;
     };
-    if *rl >= 0x80 {
+    // PUBLISH, the most common frame, is never one of them: out first.
+    if *rl >= 0x80 || *byte1 >> 4 == PacketType::Publish as u8 {
         return None;
     }
     let body = rest.get(..usize::from(*rl))?;

@@ -97,6 +97,21 @@ fn flaws_unmasked<const WILD: bool>(w: u64) -> u64 {
     nul | (wild.wrapping_sub(LANES_01) & !wild)
 }
 
+/// Bytes 0x7F in every lane.
+const LANES_7F: u64 = u64::from_ne_bytes([0x7f; 8]);
+
+/// The high bit set in exactly the lanes of `w` that are `+` or `#`, and no
+/// other bit (for their positions: no borrow crosses lanes here, unlike
+/// [`flaws_unmasked`]). `+` and `#` read 0x23 with bit 3 cleared, so the
+/// lanes wanted are those of `x` that are 0: `(lane & 0x7F) + 0x7F` has
+/// the high bit unless the lane's low bits are all 0, and OR-ing the lane
+/// covers its own high bit.
+#[inline(always)]
+pub(super) fn wildcard_lanes(w: u64) -> u64 {
+    let x = (w & !LANES_08) ^ LANES_23;
+    !(((x & LANES_7F) + LANES_7F) | x | LANES_7F)
+}
+
 /// What one pass over a string found.
 #[derive(Clone, Copy, PartialEq, Eq)]
 struct Scan {
