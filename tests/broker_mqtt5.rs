@@ -194,6 +194,34 @@ fn a_timely_reconnect_cancels_the_delayed_will() {
     }
 }
 
+/// A CONNECT that comes before the timer ran for a delay or an expiry
+/// already past: the broker does first what the timer would have done.
+#[test]
+fn a_reconnect_the_timer_has_not_seen_yet_gets_what_the_clock_says() {
+    // (will delay, session expiry, reconnect at): after the delay the will
+    // goes out; after the session (CVE-2019-11778's case) it goes out with
+    // the session, which is not resumed.
+    for (delay, session, at_ms) in [(1, 60, 1_500), (5, 1, 1_500)] {
+        let mut s = sim(BrokerConfig::default());
+        let watch = connect(&mut s, v5("watch"));
+        subscribe(&mut s, watch, "w/#", QoS::AtLeastOnce);
+        let d = connect(&mut s, with_will(persistent("d", session), "w/d", delay));
+        s.drop_link(d);
+        s.run(10_000);
+        s.now_ms += at_ms;
+        let _back = connect(&mut s, persistent("d", 60));
+        assert_eq!(s.broker.delayed_wills(), 0);
+        assert_eq!(
+            payloads(&s, watch),
+            ["gone"],
+            "delay {delay}, session {session}"
+        );
+        wait(&mut s, 10_000);
+        assert_eq!(payloads(&s, watch), Vec::<String>::new(), "exactly once");
+        clean(s);
+    }
+}
+
 #[test]
 fn a_delayed_will_is_discarded_on_takeover_unless_the_session_ends() {
     for (clean_start, expected) in [(false, 0), (true, 1)] {

@@ -326,6 +326,119 @@ fn op_never_finished_names_its_beginner() {
     assert_subject_json(&v, "op", "id", 1, "RECEIVE");
 }
 
+/// The C shim's check for NanoMQ 1766 on an ordinary subscribe: a watch
+/// (the user aio's slot, no reference) sees the message freed by the write
+/// completion and reports it with the message's whole story.
+#[test]
+fn freed_while_in_slot_names_allocator_aliaser_and_freer() {
+    let l = Ledger::new(Mode::Full);
+    let (m, slot) = ledger::with_actor("caller", || {
+        let m = l.alloc(MsgKind::Subscribe, payload(), "nng_mqtt_subscribe");
+        let slot = m.watch();
+        (m, slot)
+    });
+    let wire = ledger::with_actor("caller", || m.alias("mqtt_send_msg"));
+    assert!(slot.is_live());
+    ledger::with_actor("nng:task#2", || {
+        wire.release("mqtts_tcptran_pipe_send_cb");
+        assert!(!slot.is_live());
+        slot.report(
+            ViolationKind::FreedWhileInSlot,
+            "mqtts_tcptran_pipe_send_cb",
+            "the user aio's slot still points at it".into(),
+        );
+    });
+    // The caller's handle names a freed message: dropping it is no leak.
+    drop(m);
+    let v = only(&l, ViolationKind::FreedWhileInSlot);
+    assert_reported(
+        &v,
+        &[
+            "msg #1 SUBSCRIBE",
+            "allocated by `nng_mqtt_subscribe` on `caller`",
+            "copied without a reference by `caller` at `mqtt_send_msg`",
+            "freed by `nng:task#2` at `mqtts_tcptran_pipe_send_cb`",
+            "left in a slot by `nng:task#2` at `mqtts_tcptran_pipe_send_cb`",
+            "[the user aio's slot still points at it]",
+        ],
+    );
+    assert_subject_json(&v, "msg", "serial", 1, "SUBSCRIBE");
+    assert_eq!(slot.serial(), 1);
+    assert_eq!(l.stats().live, 0);
+}
+
+/// A watch outlives its message's cell being reused: it keeps naming the old
+/// message, never the new one.
+#[test]
+fn a_watch_does_not_follow_its_cell_into_the_next_message() {
+    let l = Ledger::new(Mode::Full);
+    let first = l.alloc(MsgKind::Subscribe, payload(), "first");
+    let w = first.watch();
+    first.release("free first");
+    let second = l.alloc(MsgKind::Publish, payload(), "second");
+    assert!(!w.is_live());
+    assert!(second.watch().is_live());
+    w.report(ViolationKind::UseAfterRelease, "late reader", "read".into());
+    second.release("free second");
+    let v = only(&l, ViolationKind::UseAfterRelease);
+    assert_eq!(v.subject.to_string(), "msg #1 SUBSCRIBE");
+    assert!(
+        v.diagnosis().contains("allocated by `first`"),
+        "{}",
+        v.diagnosis()
+    );
+    assert!(!v.diagnosis().contains("second"), "{}", v.diagnosis());
+}
+
+/// Waits and cancel requests are steps of an operation's history (where a
+/// waiter of a never-finished operation hangs), never misuses, also after
+/// the finish.
+#[test]
+fn waits_and_cancels_are_recorded_without_being_misuses() {
+    let l = Ledger::new(Mode::Full);
+    let op = l.begin_op(OpKind::Subscribe, "nng_mqtt_subscribe");
+    ledger::with_actor("connect_cb", || op.note_wait("nng_aio_wait"));
+    ledger::with_actor("closer", || op.note_cancel("nni_aio_close"));
+    let v = only(&l, ViolationKind::OpNeverFinished);
+    let t = v.timeline();
+    assert!(
+        t.contains("connect_cb") && t.contains("waiter blocks until it finishes"),
+        "{t}"
+    );
+    assert!(t.contains("cancel requested"), "{t}");
+    op.finish(Outcome::Closed, "close");
+    op.note_wait("late wait");
+    op.note_cancel("late cancel");
+    assert!(l.audit().is_clean(), "{:#?}", l.audit().violations);
+}
+
+/// A check made outside the ledger (the C shim: an aio used after it was
+/// freed) is reported on the operation with its history.
+#[test]
+fn an_outside_check_reports_on_an_operation_with_its_history() {
+    let l = Ledger::new(Mode::Full);
+    let op = l.begin_op(OpKind::Subscribe, "mqtt_ctx_send");
+    op.finish(Outcome::Closed, "mqtt_close_unack_aio_cb");
+    ledger::with_actor("caller", || {
+        op.report(
+            ViolationKind::OpTouchedAfterFinish,
+            "nng_aio_get_msg",
+            "the aio was freed".into(),
+        )
+    });
+    let v = only(&l, ViolationKind::OpTouchedAfterFinish);
+    assert_reported(
+        &v,
+        &[
+            "op #1 SUBSCRIBE",
+            "begun by `mqtt_ctx_send`",
+            "finished (closed) by",
+            "touched again by `caller` at `nng_aio_get_msg`",
+            "[the aio was freed]",
+        ],
+    );
+}
+
 #[test]
 fn op_touched_after_finish_names_the_late_toucher() {
     let l = Ledger::new(Mode::Full);

@@ -169,6 +169,7 @@ fn qos2_is_delivered_once_across_a_reconnect() {
             version: Version::V5,
             session: Session::Persistent,
             will: false,
+            will_delay: false,
         },
         Action::Subscribe {
             client: 0,
@@ -216,6 +217,7 @@ fn qos2_publish_resent_after_reconnect_is_routed_once() {
             version: Version::V5,
             session: Session::Persistent,
             will: false,
+            will_delay: false,
         },
         Action::Subscribe {
             client: 1,
@@ -227,6 +229,7 @@ fn qos2_publish_resent_after_reconnect_is_routed_once() {
             version: Version::V311,
             session: Session::Persistent,
             will: false,
+            will_delay: false,
         },
         Action::Settle,
         Action::Publish {

@@ -117,6 +117,7 @@ fn a_fixed_sequence_runs_over_tls_connections() {
             version: Version::V5,
             session: Session::Persistent,
             will: false,
+            will_delay: false,
         },
         Action::Subscribe {
             client: 0,
@@ -128,6 +129,7 @@ fn a_fixed_sequence_runs_over_tls_connections() {
             version: Version::V311,
             session: Session::Clean,
             will: true,
+            will_delay: false,
         },
         Action::Settle,
         Action::Publish {

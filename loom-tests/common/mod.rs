@@ -340,11 +340,16 @@ pub fn detected_broken(
 /// Everything `outbox` has queued, written in order: the packets a peer
 /// reads, decoded (3.1.1).
 pub fn drain_packets(outbox: &Outbox<OutFrame>) -> Vec<Packet> {
+    drain_packets_in(outbox, Version::V311)
+}
+
+/// Like [`drain_packets`], for a peer speaking `version`.
+pub fn drain_packets_in(outbox: &Outbox<OutFrame>, version: Version) -> Vec<Packet> {
     let mut out = Vec::new();
     while let Some(job) = outbox.start_write() {
         let mut buf = BytesMut::new();
         if encode_job(&job, &mut buf).is_ok()
-            && let Ok(p) = codec::decode(&buf.freeze(), Version::V311)
+            && let Ok(p) = codec::decode(&buf.freeze(), version)
         {
             out.push(p);
         }
@@ -389,4 +394,37 @@ pub fn persistent_connect_bytes(id: &str, will: Option<(&str, &'static [u8])>) -
 /// for `pid`.
 pub fn ack_bytes(packet: fn(codec::PubResponse) -> Packet, pid: u16) -> Bytes {
     encode(packet(codec::PubResponse::new(pid)), Version::V311)
+}
+
+/// An MQTT 5 CONNECT for `id` resuming its session (clean start 0) with
+/// Session Expiry `session_secs`, and a QoS 1 will `(topic, payload, delay
+/// in seconds)` if given.
+pub fn mqtt5_connect_bytes(
+    id: &str,
+    session_secs: u32,
+    will: Option<(&str, &'static [u8], u32)>,
+) -> Bytes {
+    encode(
+        Packet::Connect(Box::new(Connect {
+            clean_start: false,
+            keep_alive: 0,
+            client_id: MqttString::new(id).expect("client id"),
+            will: will.map(|(topic, payload, delay)| codec::Will {
+                topic: MqttString::new(topic).expect("will topic"),
+                payload: Bytes::from_static(payload),
+                qos: QoS::AtLeastOnce,
+                retain: false,
+                properties: codec::WillProperties {
+                    will_delay_interval: Some(delay),
+                    ..Default::default()
+                },
+            }),
+            properties: codec::ConnectProperties {
+                session_expiry_interval: Some(session_secs),
+                ..Default::default()
+            },
+            ..Default::default()
+        })),
+        Version::V5,
+    )
 }

@@ -113,6 +113,12 @@ impl Broker {
         let now = p.now_ms;
         let mut st = lock(&self.state);
         let st = &mut *st;
+        // What is already past at `now` happens first, whether or not the
+        // timer ran yet: a session that expired ends (a will still waiting
+        // goes out with it), a will whose delay passed is published. Else a
+        // reconnect racing the timer would resume a dead session and cancel
+        // a will that was due [MQTT-3.1.2-8].
+        self.catch_up(st, &client_id, now);
         // A connection for this client id before the will's delay passed:
         // the will is not published [MQTT-3.1.3-9].
         if let Some(m) = st.delayed_wills.cancel(&client_id) {
@@ -128,6 +134,15 @@ impl Broker {
             .get(&client_id)
             .and_then(|s| s.conn)
             .filter(|id| *id != conn.id);
+        // The old connection's session ends with it when its expiry is 0
+        // (3.1.1 clean session): the new connection does not inherit it,
+        // clean start or not (as mosquitto does).
+        let ends = c.clean_start
+            || (old.is_some()
+                && st
+                    .sessions
+                    .get(&client_id)
+                    .is_some_and(|s| s.expiry_secs == 0));
         if let Some(old_id) = old {
             if let Some(s) = st.sessions.get_mut(&client_id) {
                 s.conn = None;
@@ -150,19 +165,14 @@ impl Broker {
                 old_conn.outbox.poke();
             }
             if let Some(w) = st.wills.remove(&old_id) {
-                let session_ends = c.clean_start
-                    || st
-                        .sessions
-                        .get(&client_id)
-                        .is_none_or(|s| s.expiry_secs == 0);
-                if w.delay_secs == 0 || session_ends {
+                if w.delay_secs == 0 || ends {
                     self.route(st, None, w.msg, w.meta, now);
                 } else {
                     w.msg.release("takeover: delayed will discarded");
                 }
             }
         }
-        if c.clean_start {
+        if ends {
             self.end_session(st, &client_id, now);
         }
         let session_present = st.sessions.contains_key(&client_id);
@@ -175,9 +185,6 @@ impl Broker {
         session.expiry_secs = expiry_secs;
         session.window = window.max(1);
         session.max_packet_out = c.properties.maximum_packet_size;
-        // Resumed session state. (A takeover leaves the ids with the old
-        // connection's reader, which this connection cannot reach.)
-        p.awaiting_pubrel = std::mem::take(&mut session.awaiting_pubrel);
         st.versions.insert(client_id.clone(), version);
         if let Some(w) = will
             && let Some(old) = st.wills.insert(conn.id, w)
@@ -207,6 +214,21 @@ impl Broker {
         p.client_id = Some(client_id.clone());
         self.resume(st, &client_id, conn, version, now);
         Flow::Continue
+    }
+
+    /// Does for `client_id` what the timer would have done by `now_ms`: ends
+    /// its session if it expired, publishes its will if the delay passed.
+    fn catch_up(&self, st: &mut State, client_id: &str, now_ms: u64) {
+        let expired = st
+            .sessions
+            .get(client_id)
+            .is_some_and(|s| s.conn.is_none() && s.expires_at_ms.is_some_and(|t| t <= now_ms));
+        if expired {
+            self.end_session(st, client_id, now_ms);
+        }
+        if let Some(w) = st.delayed_wills.take_due(client_id, now_ms) {
+            self.route(st, None, w.msg, w.meta, now_ms);
+        }
     }
 
     /// A resumed session: unacknowledged deliveries go out again (with DUP

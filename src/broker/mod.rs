@@ -40,7 +40,7 @@ use limits::{Drops, QueueLimits};
 use retained::RetainedStore;
 use session::Session;
 use shared::SharedSubs;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use topic_tree::TopicTree;
 use will_delay::WillTimers;
 
@@ -134,8 +134,6 @@ struct Proto {
     decoder: FrameDecoder,
     version: Option<Version>,
     client_id: Option<String>,
-    /// QoS 2 packet ids received and not yet released by PUBREL.
-    awaiting_pubrel: HashSet<u16>,
     /// The broker's time of the bytes being handled.
     now_ms: u64,
     /// Set by the one `connection_lost` that tears the connection down;
@@ -373,7 +371,6 @@ impl Broker {
                 decoder: FrameDecoder::new(None, self.cfg.max_packet_size),
                 version: None,
                 client_id: None,
-                awaiting_pubrel: HashSet::new(),
                 now_ms,
                 gone: false,
             }),
@@ -480,7 +477,7 @@ impl Broker {
             Packet::Pubrec(a) => self.on_pubrec(conn, p, a.packet_id, a.reason, version),
             Packet::Pubcomp(a) => self.on_pubcomp(p, a.packet_id),
             Packet::Pubrel(a) => {
-                let known = p.awaiting_pubrel.remove(&a.packet_id);
+                let known = self.with_session_mut(p, |s| s.awaiting_pubrel.remove(&a.packet_id));
                 let mut ack = codec::PubResponse::new(a.packet_id);
                 if !known && version == Version::V5 {
                     ack.reason = ReasonCode::PacketIdentifierNotFound;
@@ -655,13 +652,13 @@ impl Broker {
     /// published unless DISCONNECT discarded it, and the session ends or
     /// waits for the client to come back.
     pub fn connection_lost(&self, conn: &Arc<Conn>, now_ms: u64) {
-        let (client_id, awaiting_pubrel) = {
+        let client_id = {
             let mut p = lock(&conn.proto);
             if p.gone {
                 return;
             }
             p.gone = true;
-            (p.client_id.clone(), std::mem::take(&mut p.awaiting_pubrel))
+            p.client_id.clone()
         };
         conn.closing.store(true, Ordering::Release);
         conn.outbox.close();
@@ -679,9 +676,6 @@ impl Broker {
         let ends = match st.sessions.get_mut(&cid) {
             Some(s) if s.conn == Some(conn.id) => {
                 s.conn = None;
-                // A resent QoS 2 PUBLISH after the client comes back must
-                // not be routed twice.
-                s.awaiting_pubrel = awaiting_pubrel;
                 match s.expiry_secs {
                     0 => true,
                     u32::MAX => false,

@@ -22,8 +22,9 @@ pub struct Waiting {
     pub delivery: Delivery,
     /// Its bytes against the broker's memory budget (topic plus payload).
     pub charge: Charge,
-    /// The shared group it was delivered through, if any.
-    pub share: Option<ShareKey>,
+    /// The shared group it was delivered through, if any (boxed: few
+    /// deliveries have one, and every queued delivery carries the field).
+    pub share: Option<Box<ShareKey>>,
 }
 
 impl Waiting {

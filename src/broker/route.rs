@@ -23,7 +23,7 @@ struct Target {
     qos: QoS,
     retain_as_published: bool,
     subscription_ids: Vec<u32>,
-    share: Option<ShareKey>,
+    share: Option<Box<ShareKey>>,
 }
 
 impl Target {
@@ -67,7 +67,10 @@ impl Broker {
         }
         let pid = publish.packet_id;
         if publish.qos == QoS::ExactlyOnce {
-            if p.awaiting_pubrel.contains(&pid) {
+            let (seen, held) = self.with_session_mut(p, |s| {
+                (s.awaiting_pubrel.contains(&pid), s.awaiting_pubrel.len())
+            });
+            if seen {
                 // A resent QoS 2 PUBLISH: delivered already, exactly once.
                 msg.release("reader: duplicate QoS 2 PUBLISH");
                 self.send(
@@ -78,7 +81,7 @@ impl Broker {
                 );
                 return Flow::Continue;
             }
-            if p.awaiting_pubrel.len() >= usize::from(self.cfg.receive_maximum) {
+            if held >= usize::from(self.cfg.receive_maximum) {
                 msg.release("reader: PUBLISH over receive maximum");
                 return self.protocol_error(
                     conn,
@@ -103,6 +106,16 @@ impl Broker {
         meta.dup = false;
         let qos = meta.qos;
         let from = p.client_id.clone();
+        // A QoS 2 id awaits PUBREL in the session from here on: a resend is
+        // acknowledged, never routed again, on whichever connection it
+        // comes.
+        let hold_pubrel = |st: &mut State| {
+            if qos == QoS::ExactlyOnce
+                && let Some(s) = from.as_ref().and_then(|c| st.sessions.get_mut(c))
+            {
+                s.awaiting_pubrel.insert(pid);
+            }
+        };
         if self.faults().has(Fault::Nanomq992557ab) {
             // NanoMQ 992557ab: the subscribers are looked up under the lock
             // (dbtree_find_clients) and served after it was dropped
@@ -110,6 +123,7 @@ impl Broker {
             let plan = {
                 let mut st = lock(&self.state);
                 st.stats.publishes_in += 1;
+                hold_pubrel(&mut st);
                 self.plan_fan_out(&mut st, from.as_deref(), msg, StdArc::new(meta), p.now_ms)
             };
             for d in plan {
@@ -117,14 +131,14 @@ impl Broker {
             }
         } else {
             let mut st = lock(&self.state);
+            let st = &mut *st;
             st.stats.publishes_in += 1;
             if qos != QoS::AtMostOnce
                 && version == Version::V5
                 && self.cfg.queue.when_full == WhenFull::Refuse
-                && let Err(reason) = self.refusal(&mut st, from.as_deref(), &meta, size)
+                && let Err(reason) = self.refusal(st, from.as_deref(), &meta, size)
             {
                 st.stats.drops.refused_publishes += 1;
-                drop(st);
                 tracing::debug!(client = ?from, %reason, "publication refused: quota exceeded");
                 msg.release("refused: quota exceeded");
                 let mut ack = PubResponse::new(pid);
@@ -137,7 +151,8 @@ impl Broker {
                 self.send(conn, &packet, version, "broker: refusing ack");
                 return Flow::Continue;
             }
-            self.route(&mut st, from.as_deref(), msg, StdArc::new(meta), p.now_ms);
+            hold_pubrel(st);
+            self.route(st, from.as_deref(), msg, StdArc::new(meta), p.now_ms);
         }
         match qos {
             QoS::AtMostOnce => {}
@@ -148,7 +163,6 @@ impl Broker {
                 "broker: PUBACK",
             ),
             QoS::ExactlyOnce => {
-                p.awaiting_pubrel.insert(pid);
                 self.send(
                     conn,
                     &Packet::Pubrec(PubResponse::new(pid)),
@@ -275,7 +289,7 @@ impl Broker {
                 continue;
             };
             let mut t = Target::new(&member.client, &member.opts, member.sub_id);
-            t.share = Some(key);
+            t.share = Some(Box::new(key));
             deliveries.push((t, r));
         }
         for (t, r) in deliveries {
@@ -486,13 +500,13 @@ impl Broker {
             delivery.stamp_expiry(now_ms);
             s.inflight.insert(
                 pid,
-                Inflight {
+                Box::new(Inflight {
                     slot,
                     delivery: delivery.clone(),
                     stage: InflightStage::AwaitAck,
                     charge: Some(w.charge),
                     share: w.share,
-                },
+                }),
             );
             // Only the copy on this connection's queue knows its aliases.
             delivery.aliases = conn.aliases();
@@ -504,6 +518,22 @@ impl Broker {
             });
         }
         expired
+    }
+
+    /// `f` on the session of `p`'s client (its default when there is none).
+    pub(super) fn with_session_mut<T: Default>(
+        &self,
+        p: &Proto,
+        f: impl FnOnce(&mut Session) -> T,
+    ) -> T {
+        let Some(cid) = &p.client_id else {
+            return T::default();
+        };
+        lock(&self.state)
+            .sessions
+            .get_mut(cid)
+            .map(f)
+            .unwrap_or_default()
     }
 
     /// Runs `f` on the session served by `p`'s connection; `f` returns how
@@ -604,5 +634,5 @@ pub(super) struct DeliverySpec {
     /// The broker's time now.
     pub(super) now_ms: u64,
     /// The shared group it goes through, if any.
-    pub(super) share: Option<ShareKey>,
+    pub(super) share: Option<Box<ShareKey>>,
 }

@@ -4,10 +4,11 @@
 //! lives on, the will's only reference moves into the timer's slot for that
 //! client id. Exactly one of four events takes it out again, clearing the
 //! entry in the same step: the delay passes (`due`: the broker publishes
-//! it), the session ends first (`session_ends`: published now
-//! [MQTT-3.1.2-8]), the client connects again in time (`cancel`: released,
-//! never published [MQTT-3.1.3-9]), or the broker shuts down (`drain`:
-//! released). mosquitto CVE-2019-11778 was the session-end path forgetting
+//! it; `take_due` when the client's CONNECT comes after the delay but
+//! before the timer ran), the session ends first (`session_ends`: published
+//! now [MQTT-3.1.2-8]), the client connects again in time (`cancel`:
+//! released, never published [MQTT-3.1.3-9]), or the broker shuts down
+//! (`drain`: released). mosquitto CVE-2019-11778 was the session-end path forgetting
 //! the timer: the session freed the will while the timer still held it.
 
 use crate::codec::Publish;
@@ -112,6 +113,17 @@ impl WillTimers {
             }
         }
         out
+    }
+
+    /// The will of `client`, if its delay passed at `now_ms`, taken off its
+    /// timer (a CONNECT that came before the timer ran).
+    pub fn take_due(&mut self, client: &str, now_ms: u64) -> Option<TimedWill> {
+        if self.by_client.get(client)?.due_ms > now_ms {
+            return None;
+        }
+        let mut e = self.by_client.remove(client)?;
+        let msg = e.slot.take()?;
+        Some(TimedWill { msg, meta: e.meta })
     }
 
     /// Every waiting will, taken off its timer (broker shutdown).

@@ -175,17 +175,18 @@ pub fn run(args: Args) -> Result<i32, CliError> {
         write_report(path, &report)?;
     }
     let d = report.stats.drops;
-    println!(
-        "mqtls broker: deliveries dropped {} (queue messages {}, queue bytes {}, memory budget {}, send queue full {}, QoS 0 offline {}, client max packet {}); publishes refused {}; slow consumers disconnected {}",
-        d.total(),
-        d.queue_messages,
-        d.queue_bytes,
-        d.memory_budget,
-        d.send_queue_full,
-        d.offline_qos0,
-        d.client_max_packet,
-        d.refused_publishes,
-        d.slow_consumers_disconnected
+    // The queue limits' account, one event (text: key=value, JSON: keys).
+    tracing::info!(
+        dropped = d.total(),
+        queue_messages = d.queue_messages,
+        queue_bytes = d.queue_bytes,
+        memory_budget = d.memory_budget,
+        send_queue_full = d.send_queue_full,
+        offline_qos0 = d.offline_qos0,
+        client_max_packet = d.client_max_packet,
+        refused_publishes = d.refused_publishes,
+        slow_consumers_disconnected = d.slow_consumers_disconnected,
+        "shutdown: deliveries dropped by the queue limits"
     );
     let s = report.audit.stats;
     let violations = report.audit.violations.len();

@@ -7,6 +7,7 @@ use crate::hostile::finding::{FrameFilter, summary_line};
 use crate::hostile::leak_check::{self, LeakCheck};
 use crate::hostile::runner::{StopPlan, signal_number};
 use crate::hostile::scenario::{Scenario, Settings};
+use crate::hostile::shim::ShimReports;
 use crate::hostile::{HostileError, address, report};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -207,6 +208,7 @@ pub fn run(args: Args) -> Result<i32, CliError> {
             ..Settings::default()
         },
         filter,
+        shim_reports: Some(ShimReports::new(args.report_dir.join("shim"))),
         on_stuck: args.on_stuck.clone(),
     };
     if let (None, Some(ca)) = (&args.client_cmd, &pki.cafile) {

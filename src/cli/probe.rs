@@ -9,6 +9,7 @@ use crate::hostile::leak_check::{self, LeakCheck};
 use crate::hostile::probe::{self, MAX_CONNECTIONS, ProbeSettings};
 use crate::hostile::raw_client::Target;
 use crate::hostile::runner::Exit;
+use crate::hostile::shim::{self, ShimReports};
 use crate::hostile::{HostileError, address, report, sanitizer};
 use crate::tls::ClientTlsOptions;
 use std::path::PathBuf;
@@ -167,10 +168,20 @@ pub fn run(args: Args) -> Result<i32, CliError> {
             args.cafile.display()
         ),
     };
+    // A broker built with the shim writes its ledger's report here when it
+    // is stopped; one built without ignores the variable.
+    let shim_report = match &args.broker_cmd {
+        Some(_) => Some(ShimReports::new(args.report_dir.join("shim")).prepare("broker")?),
+        None => None,
+    };
     let (results, at_stop) = runtime.block_on(async {
         let mut broker = match &args.broker_cmd {
             Some(cmd) => {
                 let env = leak_check::environment(leak.as_ref(), stop.signal);
+                let env = match &shim_report {
+                    Some(path) => shim::environment(&env, path),
+                    None => env,
+                };
                 let mut b = BrokerProcess::start(cmd, &env)?;
                 if let Err(e) = b.wait_serving(&target, start_limit, settings.step).await {
                     b.stop(stop).await;
@@ -202,6 +213,9 @@ pub fn run(args: Args) -> Result<i32, CliError> {
             let died = b.exited_before_stop();
             let (exit, killed, rest) = b.stop(stop).await;
             at_stop = sanitizer::findings(&rest, &filter);
+            if let Some(path) = &shim_report {
+                at_stop.extend(shim::findings(path)?);
+            }
             let stop_signal_death = matches!(&exit, Exit::Signaled { signal, .. } if *signal == stop.signal || (*signal == libc::SIGKILL && killed));
             if died && !stop_signal_death {
                 at_stop.push(Finding::plain(

@@ -284,6 +284,7 @@ pub fn run(args: Args) -> Result<i32, CliError> {
         settle: Duration::from_secs(args.settle),
         sample_every: Duration::from_millis(args.sample_ms.max(10)),
         targets,
+        log_dir: args.report_dir.clone(),
         limits: SharedLimits {
             max_queued_messages: args.queue.max_queued_messages,
             max_queued_bytes: args.queue.max_queued_bytes,

@@ -119,6 +119,9 @@ struct Proto {
     /// The broker's topic aliases on this connection (a new connection
     /// starts without any).
     aliases: HashMap<u16, MqttString>,
+    /// The keep-alive in use: ours, or the broker's Server Keep Alive
+    /// [MQTT-3.2.2-21].
+    keep_alive_secs: u16,
 }
 
 type Waker = Box<dyn Fn() + Send + Sync>;
@@ -156,6 +159,7 @@ impl ClientKernel {
                 inbox: VecDeque::new(),
                 last_sent_ms: 0,
                 aliases: HashMap::new(),
+                keep_alive_secs: cfg.keep_alive_secs,
             }),
             outbox,
             ledger,
@@ -172,6 +176,12 @@ impl ClientKernel {
     /// The configuration.
     pub fn config(&self) -> &ClientConfig {
         &self.cfg
+    }
+
+    /// The keep-alive in use, in seconds: the configured one, or the
+    /// broker's Server Keep Alive once a CONNACK carried one.
+    pub fn keep_alive_secs(&self) -> u16 {
+        lock(&self.proto).keep_alive_secs
     }
 
     /// Operations waiting for acknowledgements.
@@ -367,9 +377,9 @@ impl ClientKernel {
     /// The timer: expires overdue requests and keeps the connection alive.
     pub fn tick(&self, now_ms: u64) {
         self.pending.expire(now_ms);
-        let ka = u64::from(self.cfg.keep_alive_secs) * 1000;
         let due = {
             let mut p = lock(&self.proto);
+            let ka = u64::from(p.keep_alive_secs) * 1000;
             let due = ka > 0 && now_ms.saturating_sub(p.last_sent_ms) >= ka;
             if due {
                 p.last_sent_ms = now_ms;
@@ -417,6 +427,9 @@ impl ClientKernel {
         match packet {
             Packet::Connack(c) => {
                 let refused = (c.reason as u8) >= 0x80;
+                if let Some(ka) = c.properties.server_keep_alive {
+                    p.keep_alive_secs = ka;
+                }
                 self.ack(0, Some(msg), false);
                 if refused {
                     return ClientFlow::Close(ClientError::Refused(c.reason));
@@ -562,6 +575,7 @@ impl ClientKernel {
             let mut p = lock(&self.proto);
             p.decoder = FrameDecoder::new(Some(self.cfg.version), self.cfg.max_packet_size);
             p.aliases.clear();
+            p.keep_alive_secs = self.cfg.keep_alive_secs;
         }
         let op = self.connect(now_ms);
         let version = self.cfg.version;

@@ -7,10 +7,13 @@
 //! the fixed protocol (clean expected), the detection matrix runs them with
 //! a fault switched on (a violation expected).
 
+pub mod connection;
+pub mod expiry;
 pub mod malformed;
 pub mod pubsub;
 pub mod races;
 pub mod retained;
+pub mod shared;
 pub mod will;
 
 use crate::broker::BrokerConfig;
@@ -175,7 +178,22 @@ where
     F: FnOnce(Arc<Env>) -> Fut,
     Fut: std::future::Future<Output = Result<(u64, String), String>>,
 {
-    let env = match Env::start(tls, faults).await {
+    scenario_with(name, tls, faults, |_| {}, body).await
+}
+
+/// [`scenario`] against a broker whose options `adjust` changed first.
+pub async fn scenario_with<F, Fut>(
+    name: &'static str,
+    tls: &Tls,
+    faults: FaultSet,
+    adjust: impl FnOnce(&mut ServerOptions),
+    body: F,
+) -> ScenarioOutcome
+where
+    F: FnOnce(Arc<Env>) -> Fut,
+    Fut: std::future::Future<Output = Result<(u64, String), String>>,
+{
+    let env = match Env::start_with(tls, faults, adjust).await {
         Ok(env) => Arc::new(env),
         Err(e) => {
             return ScenarioOutcome {
@@ -233,8 +251,13 @@ pub async fn all(
     }
     run!(pubsub::qos_levels);
     run!(pubsub::fan_out);
+    run!(pubsub::overlapping_subscriptions);
     run!(retained::delivery);
     run!(will::abrupt_disconnect);
+    run!(will::delayed);
+    run!(expiry::offline_and_retained);
+    run!(shared::split_and_hand_over);
+    run!(connection::keep_alive_and_aliases);
     run!(races::subscribe_vs_drop);
     run!(races::short_connections);
     run!(malformed::hostile_packets);

@@ -86,3 +86,75 @@ pub async fn abrupt_disconnect(tls: &Tls, faults: FaultSet) -> ScenarioOutcome {
     })
     .await
 }
+
+/// MQTT 5 Will Delay Interval over TLS: three clients with delayed wills
+/// drop their connections at once. `later` (delay 1 s, session 30 s) has
+/// its will published once the delay passed; `sooner` (delay 30 s, session
+/// 1 s: mosquitto CVE-2019-11778) when its session ends; `back` (delay 1 s)
+/// reconnects in time and its will is never published.
+pub async fn delayed(tls: &Tls, faults: FaultSet) -> ScenarioOutcome {
+    scenario("delayed wills (MQTT 5)", tls, faults, |env| async move {
+        let mut watcher = step(
+            "watcher connect",
+            env.connect("delay-watch", Version::V5).await,
+        )?;
+        step(
+            "subscribe",
+            watcher.subscribe(&[("e2e/delay/#", QoS::AtLeastOnce)]).await,
+        )?;
+        let options = |id: &str, delay: u32, session: u32| -> Result<_, String> {
+            let mut w = will(&format!("e2e/delay/{id}"), "gone")?;
+            w.properties.will_delay_interval = Some(delay);
+            let mut opts = env.client_options(id, Version::V5);
+            opts.mqtt = ClientConfig {
+                will: Some(w),
+                clean_start: false,
+                session_expiry_secs: session,
+                ..opts.mqtt
+            };
+            Ok(opts)
+        };
+        let mut dropped = Vec::new();
+        for (id, delay, session) in [("later", 1, 30), ("sooner", 30, 1), ("back", 1, 30)] {
+            let c = step(
+                "client connect",
+                Client::connect(options(id, delay, session)?, env.ledger.clone()).await,
+            )?;
+            c.drop_connection().await;
+            dropped.push(c);
+        }
+        let started = tokio::time::Instant::now();
+        let back_opts = {
+            let mut o = options("back", 1, 30)?;
+            o.mqtt.will = None;
+            o
+        };
+        let back = step(
+            "reconnect in time",
+            Client::connect(back_opts, env.ledger.clone()).await,
+        )?;
+        if let Ok(Ok(m)) = tokio::time::timeout(Duration::from_millis(500), watcher.recv()).await {
+            return Err(format!("a will before any delay or expiry passed: {m:?}"));
+        }
+        let got = recv_n(&mut watcher, 2, Duration::from_secs(3)).await?;
+        let mut topics: Vec<&str> = got.iter().map(|m| m.topic.as_str()).collect();
+        topics.sort();
+        if topics != ["e2e/delay/later", "e2e/delay/sooner"] {
+            return Err(format!("expected the wills of later and sooner, got {got:?}"));
+        }
+        if let Ok(Ok(m)) = tokio::time::timeout(Duration::from_millis(700), watcher.recv()).await {
+            return Err(format!("unexpected message (the reconnected client's will?): {m:?}"));
+        }
+        let waited = started.elapsed();
+        drop(dropped);
+        step("reconnected disconnect", back.disconnect().await)?;
+        step("watcher disconnect", watcher.disconnect().await)?;
+        Ok((
+            2,
+            format!(
+                "delayed will after its delay, at session end when sooner, none after a timely reconnect ({waited:.1?})"
+            ),
+        ))
+    })
+    .await
+}

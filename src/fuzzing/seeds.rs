@@ -42,6 +42,15 @@ pub fn seeds(target: Target) -> Vec<Seed> {
 const CLEAN: u8 = 1;
 const WILL_QOS1: u8 = 2 | 4;
 const KEEP_ALIVE_1S: u8 = 1 << 5;
+const SESSION_10S: u8 = 1 << 7;
+// Client id bytes of `ClientPacket::Connect`: bits 0-1 the id, bits 2-3 the
+// will's delay (MQTT 5).
+const WILL_DELAY_4S: u8 = 2 << 2;
+const WILL_DELAY_30S: u8 = 3 << 2;
+// Packet id bytes of `ClientPacket::Publish`: bits 0-2 the id, bits 3-4 the
+// message's expiry (MQTT 5).
+const EXPIRY_1S: u8 = 1 << 3;
+const EXPIRY_60S: u8 = 3 << 3;
 // Publish flags: QoS in bits 0-1, retain bit 2.
 const RETAIN: u8 = 4;
 
@@ -275,12 +284,113 @@ fn broker_scenarios(b: u8) -> Vec<(&'static str, Vec<BrokerOp>)> {
     ]
 }
 
+/// MQTT 5 broker scripts (links 1 and 3 speak MQTT 5, 0 and 2 3.1.1):
+/// delayed wills, expiring messages and shared groups.
+fn broker_mqtt5_scenarios() -> Vec<(&'static str, Vec<BrokerOp>)> {
+    let (b, o) = (1, 3);
+    vec![
+        (
+            // mosquitto CVE-2019-11778: the session (10 s) ends before the
+            // will's delay (30 s) passes; the will goes out at session end,
+            // and the timer must not publish it again.
+            "will-delay-past-session-expiry",
+            vec![
+                connect(o, 1, CLEAN),
+                subscribe(o, 0, &[(7, 1)]),
+                all(o),
+                connect(b, WILL_DELAY_30S, CLEAN | WILL_QOS1 | SESSION_10S),
+                all(b),
+                BrokerOp::Run,
+                BrokerOp::Close(b),
+                BrokerOp::Timer(22),
+                BrokerOp::Run,
+                BrokerOp::Timer(42),
+                BrokerOp::Run,
+            ],
+        ),
+        (
+            // A reconnect within the delay cancels the will.
+            "will-delay-reconnect",
+            vec![
+                connect(o, 1, CLEAN),
+                subscribe(o, 0, &[(7, 1)]),
+                all(o),
+                connect(b, WILL_DELAY_4S, CLEAN | WILL_QOS1 | SESSION_10S),
+                all(b),
+                BrokerOp::Run,
+                BrokerOp::Close(b),
+                BrokerOp::Timer(2),
+                BrokerOp::Reopen(b, true),
+                connect(b, WILL_DELAY_4S, SESSION_10S),
+                all(b),
+                BrokerOp::Timer(12),
+                BrokerOp::Run,
+            ],
+        ),
+        (
+            // Messages wait for an offline session, one of them (and a
+            // retained one) past its expiry.
+            "message-expiry",
+            vec![
+                connect(b, 0, CLEAN | SESSION_10S),
+                subscribe(b, 0, &[(0, 1), (2, 1)]),
+                all(b),
+                BrokerOp::Run,
+                BrokerOp::Close(b),
+                connect(o, 1, CLEAN),
+                publish(o, 0, 1, EXPIRY_1S, b"short"),
+                publish(o, 0, 1, 1 | EXPIRY_60S, b"long"),
+                publish(o, 2, RETAIN | 1, 2 | EXPIRY_1S, b"kept"),
+                all(o),
+                BrokerOp::Run,
+                BrokerOp::Timer(6),
+                BrokerOp::Reopen(b, true),
+                connect(b, 0, SESSION_10S),
+                all(b),
+                BrokerOp::Run,
+            ],
+        ),
+        (
+            // Two members of `$share/g/a` split QoS 1 messages; one drops
+            // with its deliveries unacknowledged and the other gets them.
+            "shared-group-handover",
+            vec![
+                connect(b, 0, CLEAN),
+                subscribe(b, 0, &[(9, 1)]),
+                all(b),
+                connect(o, 1, CLEAN),
+                subscribe(o, 0, &[(9, 1)]),
+                all(o),
+                BrokerOp::Run,
+                connect(0, 2, CLEAN),
+                publish(0, 0, 1, 0, b"m1"),
+                publish(0, 0, 1, 1, b"m2"),
+                publish(0, 0, 1, 2, b"m3"),
+                publish(0, 0, 1, 3, b"m4"),
+                all(0),
+                BrokerOp::Run,
+                BrokerOp::Close(b),
+                BrokerOp::Run,
+                BrokerOp::Packet(o, ClientPacket::Puback(0)),
+                BrokerOp::Packet(o, ClientPacket::Puback(1)),
+                BrokerOp::Packet(o, ClientPacket::Puback(2)),
+                BrokerOp::Packet(o, ClientPacket::Puback(3)),
+                all(o),
+                BrokerOp::Run,
+            ],
+        ),
+    ]
+}
+
 fn broker() -> Vec<Seed> {
     let mut out = Vec::new();
     for (b, v) in [(0u8, "v311"), (1, "v5")] {
         for (name, ops) in broker_scenarios(b) {
             out.push(seed(format!("{v}-{name}"), broker_stream::script(0, &ops)));
         }
+    }
+    for (name, ops) in broker_mqtt5_scenarios() {
+        out.push(seed(format!("v5-{name}"), broker_stream::script(0, &ops)));
     }
     out
 }
@@ -754,6 +864,7 @@ mod tests {
             Fault::FanoutMissingRetain,
             Fault::Nanomq531,
             Fault::Nanonng1505,
+            Fault::Nanomq360,
         ] {
             let policy = FaultPolicy::Fixed(FaultSet::only(f));
             let found = seeds(Target::BrokerStream)
@@ -761,6 +872,29 @@ mod tests {
                 .filter(|s| Target::BrokerStream.run_with(&s.data, &policy).is_err())
                 .count();
             assert!(found > 0, "{f}: no seed finds it");
+        }
+    }
+
+    /// Each MQTT 5 script reaches the fault of its path, and the
+    /// shared-group script's hand-over really happens (the fault needs one).
+    #[test]
+    fn mqtt5_seeds_reach_their_faults() {
+        for (f, name) in [
+            (
+                Fault::MosquittoCve201911778,
+                "v5-will-delay-past-session-expiry",
+            ),
+            (Fault::SharedHandover, "v5-shared-group-handover"),
+        ] {
+            let policy = FaultPolicy::Fixed(FaultSet::only(f));
+            let s = seeds(Target::BrokerStream);
+            let Some(sd) = s.iter().find(|s| s.name == name) else {
+                panic!("no seed {name}");
+            };
+            assert!(
+                Target::BrokerStream.run_with(&sd.data, &policy).is_err(),
+                "{f}: seed {name} does not find it"
+            );
         }
     }
 }

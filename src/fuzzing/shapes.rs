@@ -31,6 +31,11 @@ pub const FILTERS: [&str; 10] = [
     "$share/g/a",
 ];
 const KEEP_ALIVE: [u16; 4] = [0, 1, 5, 60];
+/// MQTT 5 Will Delay Intervals (seconds): none, shorter than the session
+/// expiry a CONNECT asks for (10 s), and longer (mosquitto CVE-2019-11778).
+const WILL_DELAY: [u32; 4] = [0, 1, 4, 30];
+/// MQTT 5 Message Expiry Intervals (seconds; 0: none).
+const MESSAGE_EXPIRY: [u32; 4] = [0, 1, 4, 60];
 const MAX_PAYLOAD: usize = 16;
 const MAX_FILTERS: usize = 3;
 
@@ -69,9 +74,11 @@ pub(crate) fn encode(packet: &Packet, version: Version) -> Option<Bytes> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ClientPacket {
     /// CONNECT. `flags`: bit 0 clean start, bit 1 will, bits 2-3 will QoS,
-    /// bit 4 will retain, bits 5-6 keep-alive choice, bit 7 session expiry.
+    /// bit 4 will retain, bits 5-6 keep-alive choice, bit 7 session expiry
+    /// (10 s, MQTT 5).
     Connect {
-        /// Index into [`CLIENT_IDS`].
+        /// Bits 0-1: index into [`CLIENT_IDS`]; bits 2-3: the will's delay
+        /// choice (MQTT 5: 0, 1, 4 or 30 s).
         id: u8,
         /// As above.
         flags: u8,
@@ -82,7 +89,8 @@ pub enum ClientPacket {
         topic: u8,
         /// As above.
         flags: u8,
-        /// Packet id choice (1 to 8).
+        /// Bits 0-2: packet id choice (1 to 8); bits 3-4: the message
+        /// expiry choice (MQTT 5: none, 1, 4 or 60 s).
         pid: u8,
         /// Payload (empty with retain clears the retained message).
         payload: Vec<u8>,
@@ -191,12 +199,16 @@ impl ClientPacket {
         let five = v == Version::V5;
         match self {
             ClientPacket::Connect { id, flags } => {
+                let delay = WILL_DELAY[usize::from((*id >> 2) & 3)];
                 let will = (flags & 2 != 0).then(|| Will {
                     topic: string("w"),
                     payload: Bytes::from_static(b"gone"),
                     qos: qos(flags >> 2),
                     retain: flags & 16 != 0,
-                    properties: Default::default(),
+                    properties: codec::WillProperties {
+                        will_delay_interval: (five && delay > 0).then_some(delay),
+                        ..Default::default()
+                    },
                 });
                 Packet::Connect(Box::new(Connect {
                     clean_start: flags & 1 != 0,
@@ -223,6 +235,8 @@ impl ClientPacket {
                 );
                 publish.qos = qos(*flags);
                 publish.retain = flags & 4 != 0;
+                let expiry = MESSAGE_EXPIRY[usize::from((*p >> 3) & 3)];
+                publish.properties.message_expiry_interval = (five && expiry > 0).then_some(expiry);
                 if publish.qos != QoS::AtMostOnce {
                     publish.packet_id = pid(*p);
                     publish.dup = flags & 8 != 0;

@@ -9,6 +9,7 @@ use super::runner::{self, ClientRun, Launch, Placeholders, StopPlan};
 use super::scenario::{Scenario, Settings};
 use super::server::{self, ServerRecord};
 use super::session::Observer;
+use super::shim::{self, ShimReports};
 use crate::tls::{ServerTls, ServerTlsOptions};
 use serde::Serialize;
 use std::path::PathBuf;
@@ -97,6 +98,10 @@ pub struct Plan {
     pub settings: Settings,
     /// Which frames signatures skip.
     pub filter: FrameFilter,
+    /// Where the client's shim reports go, one per run (`None`: the shim's
+    /// report is not asked for). A client built without the shim ignores
+    /// it.
+    pub shim_reports: Option<ShimReports>,
     /// Run on each process of a client stopped at the limit (`{pid}`).
     pub on_stuck: Option<String>,
 }
@@ -207,6 +212,12 @@ async fn run_one(
         )
         .await
     });
+    let shim_report = match (&plan.shim_reports, &command) {
+        (Some(reports), Some(_)) => {
+            Some(reports.prepare(&format!("{}-{repeat}", scenario.name()))?)
+        }
+        _ => None,
+    };
     let client = match command {
         Some(command) => {
             let launch = Launch {
@@ -214,7 +225,10 @@ async fn run_one(
                 limit: plan.limit,
                 stop: plan.stop,
                 settle: plan.settle,
-                env: env.to_vec(),
+                env: match &shim_report {
+                    Some(path) => shim::environment(env, path),
+                    None => env.to_vec(),
+                },
                 on_stuck: plan.on_stuck.clone(),
             };
             Some(runner::run(&launch, delivered).await?)
@@ -237,10 +251,13 @@ async fn run_one(
             &plan.filter,
         )
     });
-    let (outcome, findings) = match judgement {
+    let (outcome, mut findings) = match judgement {
         Some(j) => (Some(j.outcome), j.findings),
         None => (None, server.violations().cloned().collect()),
     };
+    if let Some(path) = &shim_report {
+        findings.extend(shim::findings(path)?);
+    }
     Ok(RunResult {
         repeat,
         port: addr.port(),

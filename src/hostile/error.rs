@@ -140,6 +140,16 @@ pub enum HostileError {
         /// What was wrong.
         reason: String,
     },
+    /// The report the shim linked into the target wrote cannot be read.
+    #[error(
+        "cannot read the mqtls-shim report {path} the target wrote: {reason} (was the target linked with another version of mqtls-shim? rebuild it with targets/nanomq/build.sh --variant shim)"
+    )]
+    ShimReport {
+        /// The file.
+        path: PathBuf,
+        /// What was wrong.
+        reason: String,
+    },
     /// An option is out of range.
     #[error("{0}")]
     Usage(String),

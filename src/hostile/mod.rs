@@ -13,6 +13,9 @@
 //!   handshakes and oversize packets, each followed by a liveness check;
 //!   deviations from the specification are protocol findings, and the
 //!   broker's own sanitizer reports are read when the probe starts it.
+//! - A target linked with the shim (`docs/shim.md`) writes the ledger's
+//!   view of its own message and aio lifecycles; [`shim`] turns that report
+//!   into findings of the run, next to the sanitizer's.
 //! - Every [`finding`] has a stable signature: a [`verdict`] counts each
 //!   once, with its rates over scenarios and repeats, and [`compare`] says
 //!   what a change fixed and what it introduced.
@@ -40,6 +43,7 @@ pub mod sanitizer;
 pub mod scenario;
 pub mod server;
 pub mod session;
+pub mod shim;
 pub mod stuck;
 pub mod verdict;
 

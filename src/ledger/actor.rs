@@ -29,10 +29,13 @@ pub fn with_actor<R>(name: &str, f: impl FnOnce() -> R) -> R {
     impl Drop for Restore {
         fn drop(&mut self) {
             let prev = self.0.take();
-            CURRENT.with(|c| *c.borrow_mut() = prev);
+            let _ = CURRENT.try_with(|c| *c.borrow_mut() = prev);
         }
     }
-    let prev = CURRENT.with(|c| c.borrow_mut().replace(Actor::from(name)));
+    let prev = CURRENT
+        .try_with(|c| c.borrow_mut().replace(Actor::from(name)))
+        .ok()
+        .flatten();
     let _restore = Restore(prev);
     f()
 }
@@ -40,7 +43,7 @@ pub fn with_actor<R>(name: &str, f: impl FnOnce() -> R) -> R {
 /// Sets the current actor for the rest of this thread's life (or until the
 /// next call). Meant for the first line of a thread body.
 pub fn set_actor(name: &str) {
-    CURRENT.with(|c| *c.borrow_mut() = Some(Actor::from(name)));
+    let _ = CURRENT.try_with(|c| *c.borrow_mut() = Some(Actor::from(name)));
 }
 
 /// The current actor, or `"unnamed"` when none was set.
@@ -50,7 +53,14 @@ pub fn current() -> Actor {
 
 /// Runs `f` on the current actor without taking a reference to its name:
 /// the per-step path of full mode.
+///
+/// A thread whose thread-locals are already destroyed (a C program's main
+/// thread in its `atexit` handlers, any thread in its TLS destructors) is
+/// recorded as `exiting` instead of panicking.
 pub(crate) fn with_current<R>(f: impl FnOnce(&Actor) -> R) -> R {
+    if CURRENT.try_with(|_| ()).is_err() || UNNAMED.try_with(|_| ()).is_err() {
+        return f(&Actor::from("exiting"));
+    }
     CURRENT.with(|c| match &*c.borrow() {
         Some(a) => f(a),
         None => UNNAMED.with(|u| f(u)),

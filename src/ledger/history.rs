@@ -47,6 +47,11 @@ pub enum Action {
     },
     /// Something touched the operation (checked for "after finish").
     OpTouch,
+    /// A waiter started blocking until the operation finishes.
+    OpWait,
+    /// Someone asked for the operation to be cancelled (finishing it is
+    /// still its provider's job).
+    OpCancel,
     /// A misuse was detected at this step.
     Violation {
         /// The kind of misuse, as in [`super::ViolationKind`].
@@ -93,6 +98,8 @@ impl fmt::Display for Event {
             Action::OpSetMsg => write!(f, "message attached"),
             Action::OpFinish { outcome } => write!(f, "finished: {outcome}"),
             Action::OpTouch => write!(f, "touched"),
+            Action::OpWait => write!(f, "waiter blocks until it finishes"),
+            Action::OpCancel => write!(f, "cancel requested"),
             Action::Violation { kind } => write!(f, "VIOLATION: {kind}"),
             Action::Elided { count } => write!(f, "... {count} routine step(s) not kept"),
         }

@@ -55,6 +55,22 @@ pub fn provoke(ledger: &Ledger, kind: ViolationKind) {
             other.release("second subscriber write_done");
             m.release("first subscriber write_done");
         }
+        // NanoMQ 1766 on an ordinary subscribe, as the C shim sees it: the
+        // user aio's slot points at the SUBSCRIBE without a reference of its
+        // own (a watch), the write completion frees the only reference, and
+        // the slot is left dangling although nobody reads it (yet).
+        ViolationKind::FreedWhileInSlot => {
+            let m = ledger.alloc(MsgKind::Subscribe, payload, "nng_mqtt_subscribe");
+            let slot = m.watch();
+            m.release("mqtts_tcptran_pipe_send_cb");
+            if !slot.is_live() {
+                slot.report(
+                    ViolationKind::FreedWhileInSlot,
+                    "mqtts_tcptran_pipe_send_cb",
+                    "the user aio's slot still points at it".into(),
+                );
+            }
+        }
         // NanoNNG 83430191f: SUBACK and the timeout both finish the op.
         ViolationKind::OpFinishedTwice => {
             let op = ledger.begin_op(OpKind::Subscribe, "client::subscribe");

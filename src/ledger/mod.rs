@@ -32,7 +32,7 @@ mod violation;
 pub use actor::{Actor, current as current_actor, set_actor, with_actor};
 pub use error::LedgerError;
 pub use history::{Action, Event};
-pub use msg::{Borrow, MsgKind, MsgRef};
+pub use msg::{Borrow, MsgKind, MsgRef, MsgWatch};
 pub use op::{Op, OpKind, Outcome};
 pub use slot::MsgSlot;
 pub use violation::{Subject, Violation, ViolationKind};

@@ -367,6 +367,20 @@ impl MsgRef {
         }
     }
 
+    /// A watch on this message: it holds no reference and records nothing,
+    /// but can tell whether the message is still alive and report a misuse
+    /// of it with its history. For checks made outside the ledger, such as
+    /// the C shim's view of an aio slot that points at a message it does not
+    /// own a reference to.
+    pub fn watch(&self) -> MsgWatch {
+        MsgWatch {
+            cell: self.cell.clone(),
+            generation: self.generation,
+            serial: self.serial,
+            kind: self.kind,
+        }
+    }
+
     /// Gives this reference back (the C `nni_msg_free`); the last release
     /// frees the message. Releasing through an alias counts as a release,
     /// as a free through a copied pointer does in C.
@@ -558,6 +572,48 @@ impl Drop for MsgRef {
                 h.record(shared.next_seq(), "drop", Action::DroppedWithoutRelease)
             });
         }
+    }
+}
+
+/// A watch on one message (see [`MsgRef::watch`]): no reference, no
+/// history of its own, only "is it alive" and "report this misuse of it".
+#[derive(Clone)]
+pub struct MsgWatch {
+    cell: Arc<MsgCell>,
+    generation: u32,
+    serial: u64,
+    kind: MsgKind,
+}
+
+impl fmt::Debug for MsgWatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "MsgWatch(#{} {})", self.serial, self.kind)
+    }
+}
+
+impl MsgWatch {
+    /// Ledger-wide serial number of the message watched.
+    pub fn serial(&self) -> u64 {
+        self.serial
+    }
+
+    /// True while the message watched has not been freed.
+    pub fn is_live(&self) -> bool {
+        gen_of(self.cell.state.load(Ordering::Acquire)) == self.generation
+    }
+
+    /// Records a misuse of the message found by a check outside the ledger,
+    /// with the message's history (also once it was freed), as the ledger's
+    /// own checks do.
+    pub fn report(&self, kind: ViolationKind, site: &'static str, detail: String) {
+        let handle = MsgRef {
+            cell: self.cell.clone(),
+            generation: self.generation,
+            serial: self.serial,
+            kind: self.kind,
+            counted: false,
+        };
+        handle.violate(kind, site, detail);
     }
 }
 

@@ -218,6 +218,32 @@ impl Op {
         }
     }
 
+    /// Records that a waiter now blocks until the operation finishes (for
+    /// callers that wait elsewhere than [`Op::wait`], such as a C thread in
+    /// `nni_aio_wait`). Waiting on a finished operation is not a misuse: it
+    /// returns at once.
+    pub fn note_wait(&self, site: &'static str) {
+        let mut st = lock(&self.cell.state);
+        self.cell.record(&mut st, site, Action::OpWait);
+    }
+
+    /// Records a request to cancel the operation. Cancelling a finished
+    /// operation is allowed (it does nothing); finishing a cancelled one is
+    /// still the provider's job, and an operation nobody finishes is
+    /// reported by the audit.
+    pub fn note_cancel(&self, site: &'static str) {
+        let mut st = lock(&self.cell.state);
+        self.cell.record(&mut st, site, Action::OpCancel);
+    }
+
+    /// Records a misuse of the operation found by a check outside the
+    /// ledger (the C shim sees an aio used after it was freed), with the
+    /// operation's history, as the ledger's own checks do.
+    pub fn report(&self, kind: ViolationKind, site: &'static str, detail: String) {
+        let mut st = lock(&self.cell.state);
+        self.cell.violate(&mut st, kind, site, detail);
+    }
+
     /// Puts the request message on the operation (the caller's SUBSCRIBE,
     /// say). Returns whatever the slot held before, which the caller must
     /// release.

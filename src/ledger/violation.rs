@@ -31,11 +31,15 @@ pub enum ViolationKind {
     OpNeverFinished,
     /// An operation was touched after it had been finished.
     OpTouchedAfterFinish,
+    /// The last reference was given back while a slot (a C aio's message
+    /// pointer) still pointed at the message: the slot dangles, and whoever
+    /// reads it next uses freed memory. Found even when nobody does.
+    FreedWhileInSlot,
 }
 
 impl ViolationKind {
     /// Every kind, in a stable order (for tables and tests).
-    pub const ALL: [ViolationKind; 8] = [
+    pub const ALL: [ViolationKind; 9] = [
         ViolationKind::DoubleRelease,
         ViolationKind::UseAfterRelease,
         ViolationKind::Leak,
@@ -44,6 +48,7 @@ impl ViolationKind {
         ViolationKind::OpFinishedTwice,
         ViolationKind::OpNeverFinished,
         ViolationKind::OpTouchedAfterFinish,
+        ViolationKind::FreedWhileInSlot,
     ];
 
     /// What the misuse amounts to in the C code this harness models.
@@ -62,6 +67,9 @@ impl ViolationKind {
             ViolationKind::OpNeverFinished => "operation never finished (the waiter hangs)",
             ViolationKind::OpTouchedAfterFinish => {
                 "operation touched after finish (use of a completed aio in C)"
+            }
+            ViolationKind::FreedWhileInSlot => {
+                "freed while a slot still points at it (a dangling aio message pointer in C)"
             }
         }
     }
@@ -171,6 +179,7 @@ impl Violation {
             ViolationKind::MutateWhileShared => "mutated",
             ViolationKind::OpFinishedTwice => "finished again",
             ViolationKind::OpTouchedAfterFinish => "touched again",
+            ViolationKind::FreedWhileInSlot => "left in a slot",
         };
         parts.push(format!(
             "{last} by `{}` at `{}`",

@@ -14,10 +14,30 @@ use proptest::prelude::*;
 pub const CLIENTS: u8 = 3;
 
 /// Topics publishes go to.
-pub const TOPICS: [&str; 3] = ["t/a", "t/b", "s"];
+pub const TOPICS: [&str; 4] = ["t/a", "t/b", "s", EXPIRING_TOPIC];
 
-/// Filters subscriptions use (`w/#` catches the wills).
-pub const FILTERS: [&str; 5] = ["t/#", "t/a", "+/b", "#", "w/#"];
+/// MQTT 5 publishes to this topic carry a Message Expiry Interval of
+/// [`EXPIRY_SECS`].
+pub const EXPIRING_TOPIC: &str = "e";
+
+/// The Message Expiry Interval of publishes to [`EXPIRING_TOPIC`].
+pub const EXPIRY_SECS: u32 = 2;
+
+/// Filters subscriptions use (`w/#` catches the wills; `$share/g/t/#` is a
+/// shared group).
+pub const FILTERS: [&str; 7] = ["t/#", "t/a", "+/b", "#", "w/#", "e", SHARED_FILTER];
+
+/// The shared group of the sequences: drawn more often than the other
+/// filters, since it takes two members to make a group.
+pub const SHARED_FILTER: &str = "$share/g/t/#";
+
+/// The Will Delay Interval of a delayed will (MQTT 5).
+pub const WILL_DELAY_SECS: u32 = 2;
+
+/// The Session Expiry Interval of an [`Session::Expiring`] session: shorter
+/// than [`WILL_DELAY_SECS`], so its delayed will goes at session end
+/// (mosquitto CVE-2019-11778's case).
+pub const SHORT_SESSION_SECS: u32 = 1;
 
 /// How long a request waits for its acknowledgement in these runs.
 pub const REQUEST_TIMEOUT_MS: u64 = 5_000;
@@ -31,6 +51,10 @@ pub enum Session {
     /// 3.1.1 clean session 0, MQTT 5 clean start 0 with an expiry of an
     /// hour: the session outlives the connection.
     Persistent,
+    /// MQTT 5 clean start 0 with an expiry of [`SHORT_SESSION_SECS`]: the
+    /// session ends soon after its connection unless the client is back
+    /// (3.1.1: as `Persistent`).
+    Expiring,
 }
 
 /// One step of a sequence. `client` is a slot index; a client's writes and
@@ -48,6 +72,8 @@ pub enum Action {
         session: Session,
         /// Whether CONNECT carries a will (topic `w/c{client}`, QoS 1).
         will: bool,
+        /// Whether the will waits [`WILL_DELAY_SECS`] (MQTT 5).
+        will_delay: bool,
     },
     /// The client's kernel opens a new connection after it lost its last
     /// one (kept QoS 1/2 publishes are sent again).
@@ -143,6 +169,13 @@ fn client() -> impl Strategy<Value = u8> {
     0..CLIENTS
 }
 
+fn filter() -> impl Strategy<Value = &'static str> {
+    prop_oneof![
+        3 => proptest::sample::select(&FILTERS[..]),
+        1 => Just(SHARED_FILTER),
+    ]
+}
+
 fn dir() -> impl Strategy<Value = Dir> {
     prop_oneof![Just(Dir::Up), Just(Dir::Down)]
 }
@@ -153,17 +186,23 @@ pub fn action() -> impl Strategy<Value = Action> {
         3 => (
             client(),
             prop_oneof![Just(Version::V311), Just(Version::V5)],
-            prop_oneof![Just(Session::Clean), Just(Session::Persistent)],
+            prop_oneof![
+                2 => Just(Session::Clean),
+                2 => Just(Session::Persistent),
+                1 => Just(Session::Expiring)
+            ],
+            any::<bool>(),
             any::<bool>(),
         )
-            .prop_map(|(client, version, session, will)| Action::Connect {
+            .prop_map(|(client, version, session, will, will_delay)| Action::Connect {
                 client,
                 version,
                 session,
-                will
+                will,
+                will_delay,
             }),
         1 => client().prop_map(|client| Action::Reconnect { client }),
-        3 => (client(), proptest::sample::select(&FILTERS[..]), 0..3u8)
+        3 => (client(), filter(), 0..3u8)
             .prop_map(|(client, filter, qos)| Action::Subscribe { client, filter, qos }),
         1 => (client(), proptest::sample::select(&FILTERS[..]))
             .prop_map(|(client, filter)| Action::Unsubscribe { client, filter }),

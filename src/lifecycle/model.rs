@@ -17,8 +17,19 @@
 //! connection never dropped. A QoS 2 (or QoS 0) message is never handed
 //! to one client kernel twice, retained re-deliveries aside. A will is
 //! published when its connection ends abruptly, never while it is up.
+//!
+//! MQTT 5 on the virtual clock: a delayed will is published once its delay
+//! passed or its session ended, whichever came first, and never once the
+//! client was back in time (its CONNACK seen before either); a session with
+//! a short expiry may end a moment after its connection; a message with an
+//! expiry may be gone once that much time passed, and is never delivered
+//! to a session that was away from before it was published until after it
+//! surely expired. A shared group (`$share/{group}/{filter}`) is one
+//! subscriber: a QoS 1/2 message acknowledged while all its members were
+//! certain reaches some member, as long as one of those members is still
+//! subscribed at the end.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 /// A link as the model knows it.
 #[derive(Debug)]
@@ -89,7 +100,13 @@ pub struct PubSnap {
     retain: bool,
     payload: String,
     targets: Vec<Target>,
+    /// Shared groups matching the topic, with their members then.
+    groups: Vec<(String, Vec<Member>)>,
 }
+
+/// A member of a shared group: slot, granted QoS, subscription token,
+/// session generation.
+type Member = (usize, u8, u64, u64);
 
 /// What a sent SUBSCRIBE saw.
 #[derive(Debug, Clone)]
@@ -124,10 +141,88 @@ pub struct Model {
     unsubscribed: HashMap<usize, BTreeSet<String>>,
     /// Per payload, what each slot had unsubscribed from when it was sent.
     sent_after: HashMap<String, Vec<(usize, BTreeSet<String>)>>,
+    /// The MQTT 5 additions: the virtual clock, delayed wills, short
+    /// sessions, expiring messages, shared groups.
+    v5: V5Model,
 }
 
-/// Whether `filter` matches `topic` (MQTT wildcards, no `$` topics here).
+/// What a link's CONNECT asked for beyond the 3.1.1 basics.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SessionOptions {
+    /// The session ends this long after its connection (MQTT 5 Session
+    /// Expiry Interval); `None`: it does not expire (or ends with it).
+    pub expiry_ms: Option<u64>,
+    /// The will waits this long (MQTT 5 Will Delay Interval).
+    pub will_delay_ms: Option<u64>,
+}
+
+#[derive(Debug, Clone)]
+struct PendingWill {
+    slot: usize,
+    payload: String,
+    /// When its delay passes or its session ends, whichever is first.
+    due_ms: u64,
+}
+
+#[derive(Debug, Clone)]
+struct GroupObligation {
+    filter: String,
+    /// Members at publish time: (slot, subscription token, session gen).
+    members: Vec<(usize, u64, u64)>,
+    payload: String,
+    /// QoS 0 subscriptions to the group so far (a QoS 0 member may take a
+    /// hand-over and lose it with its connection).
+    qos0_epoch: u64,
+}
+
+#[derive(Debug, Default)]
+struct V5Model {
+    now_ms: u64,
+    links: HashMap<usize, SessionOptions>,
+    /// Delayed wills whose connection ended, not yet due, no reconnect.
+    pending_wills: Vec<PendingWill>,
+    /// Delayed wills whose client sent a CONNECT before they were due: the
+    /// broker may or may not read it in time.
+    racing_wills: Vec<PendingWill>,
+    /// Wills that must never be published: the client was back in time.
+    cancelled_wills: HashSet<String>,
+    /// Sessions that end at this time unless their client is back first.
+    session_deadlines: HashMap<usize, u64>,
+    /// Expiring payloads: (published at, expiry) in ms.
+    expiring: HashMap<String, (u64, u64)>,
+    /// The latest time the broker can have received each expiring
+    /// payload (its acknowledgement arrived).
+    acked_at: HashMap<String, u64>,
+    /// Since when a slot has had no open connection.
+    offline_since: HashMap<usize, u64>,
+    /// A slot's current connection was opened (CONNECT sent) at this time,
+    /// and its slot had been away since (`offline_since` then).
+    returned: HashMap<usize, (u64, u64)>,
+    groups: Vec<GroupObligation>,
+    qos0_epoch: HashMap<String, u64>,
+    /// QoS 2 payloads: the publisher's slot and its session generation
+    /// when the PUBLISH was sent.
+    qos2_from: HashMap<String, (usize, u64)>,
+    /// QoS 2 exchanges a slot's session may still hold open (no PUBCOMP
+    /// seen): payload to the client kernel that sent it. Kept across a
+    /// session that may have ended: the broker may still have it.
+    qos2_open: HashMap<usize, HashMap<String, u32>>,
+    /// The request number of each slot's latest UNSUBSCRIBE per filter.
+    unsubscribes: HashMap<(usize, String), u64>,
+}
+
+/// The filter of a `$share/{group}/{filter}` subscription.
+fn shared_inner(filter: &str) -> Option<&str> {
+    filter
+        .strip_prefix("$share/")?
+        .split_once('/')
+        .map(|(_, f)| f)
+}
+
+/// Whether `filter` matches `topic` (MQTT wildcards, no `$` topics here; a
+/// shared subscription matches what its filter matches).
 pub fn matches(filter: &str, topic: &str) -> bool {
+    let filter = shared_inner(filter).unwrap_or(filter);
     let mut f = filter.split('/');
     let mut t = topic.split('/');
     loop {
@@ -210,6 +305,117 @@ impl Model {
             },
         );
         self.slots[slot].link = Some(link);
+        let now = self.v5.now_ms;
+        if let Some(since) = self.v5.offline_since.remove(&slot) {
+            self.v5.returned.insert(slot, (now, since));
+        } else {
+            self.v5.returned.remove(&slot);
+        }
+        // A will waiting for its delay races this CONNECT to the broker.
+        let (racing, still): (Vec<PendingWill>, Vec<PendingWill>) = self
+            .v5
+            .pending_wills
+            .drain(..)
+            .partition(|w| w.slot == slot);
+        self.v5.pending_wills = still;
+        self.v5.racing_wills.extend(racing);
+    }
+
+    /// What `link`'s CONNECT asked for in MQTT 5 (call after
+    /// [`Model::connect_sent`]).
+    pub fn session_options(&mut self, link: usize, opts: SessionOptions) {
+        self.v5.links.insert(link, opts);
+    }
+
+    /// The clock moved on by `ms`; the broker's timer ran.
+    pub fn time_passes(&mut self, ms: u64) {
+        self.v5.now_ms += ms;
+        let now = self.v5.now_ms;
+        let (due, waiting): (Vec<PendingWill>, Vec<PendingWill>) = self
+            .v5
+            .pending_wills
+            .drain(..)
+            .partition(|w| w.due_ms <= now);
+        self.v5.pending_wills = waiting;
+        for w in due {
+            let topic = format!("w/c{}", w.slot);
+            let targets = self.targets(&topic);
+            self.oblige(
+                &targets,
+                &w.payload,
+                1,
+                "delayed will (delay passed or session ended)",
+            );
+        }
+        // A racing will that came due may have been published: no promise.
+        self.v5.racing_wills.retain(|w| w.due_ms > now);
+        let ended: Vec<usize> = self
+            .v5
+            .session_deadlines
+            .iter()
+            .filter(|(_, t)| **t <= now)
+            .map(|(s, _)| *s)
+            .collect();
+        for slot in ended {
+            self.v5.session_deadlines.remove(&slot);
+            self.reset(slot);
+        }
+    }
+
+    /// Publishes to `payload` carry a Message Expiry Interval of
+    /// `expiry_ms` (call after [`Model::publish_sent`]).
+    pub fn publish_expires(&mut self, payload: &str, expiry_ms: u64) {
+        self.v5
+            .expiring
+            .insert(payload.to_string(), (self.v5.now_ms, expiry_ms));
+    }
+
+    /// `slot` sent the QoS 2 PUBLISH of `payload` (call after
+    /// [`Model::publish_sent`]). If its session ends before the exchange
+    /// completes, the broker forgets the packet id and the resend is a new
+    /// message: it may then be routed twice.
+    ///
+    /// `kernel` is the client kernel sending it: a new kernel resuming the
+    /// session does not know the packet ids an older one left open, and its
+    /// PUBLISH under such an id is, to the broker, a resend [MQTT-4.3.3]:
+    /// acknowledged, not routed. No promise is made for it then.
+    pub fn qos2_sent(&mut self, slot: usize, kernel: u32, payload: &str) {
+        let gen_ = self.slots[slot].session_gen;
+        self.v5.qos2_from.insert(payload.to_string(), (slot, gen_));
+        self.v5
+            .qos2_open
+            .entry(slot)
+            .or_default()
+            .insert(payload.to_string(), kernel);
+    }
+
+    /// True when `payload` may have expired by now.
+    fn may_have_expired(&self, payload: &str) -> bool {
+        self.v5
+            .expiring
+            .get(payload)
+            .is_some_and(|(at, exp)| self.v5.now_ms >= at + exp)
+    }
+
+    /// A delivered message carried `interval` as its Message Expiry
+    /// Interval: it must be there for an expiring message, and not more
+    /// than the publisher's.
+    pub fn check_expiry_interval(
+        &self,
+        slot: usize,
+        payload: &str,
+        interval: Option<u32>,
+    ) -> Result<(), String> {
+        let Some((_, exp)) = self.v5.expiring.get(payload) else {
+            return Ok(());
+        };
+        let max = u32::try_from(exp / 1000).unwrap_or(u32::MAX);
+        match interval {
+            Some(i) if (1..=max).contains(&i) => Ok(()),
+            other => Err(format!(
+                "c{slot} received {payload:?} with Message Expiry Interval {other:?}; it was published with {max} s"
+            )),
+        }
     }
 
     /// The CONNACK for `link` arrived.
@@ -225,6 +431,22 @@ impl Model {
             // served (takeover goes by arrival, not by who called first).
             self.reset(slot);
         }
+        // The broker read this CONNECT before any racing will came due: it
+        // was cancelled [MQTT-3.1.3-9]. A session about to expire was
+        // resumed (or, clean start, ended already).
+        let (cancelled, others): (Vec<PendingWill>, Vec<PendingWill>) =
+            self.v5.racing_wills.drain(..).partition(|w| w.slot == slot);
+        self.v5.racing_wills = others;
+        // (A reconnect carrying the same will may publish it itself: then
+        // a delivery does not tell which one it was.)
+        let own = self.links.get(&link).and_then(|l| l.will.clone());
+        self.v5.cancelled_wills.extend(
+            cancelled
+                .into_iter()
+                .map(|w| w.payload)
+                .filter(|p| own.as_ref() != Some(p)),
+        );
+        self.v5.session_deadlines.remove(&slot);
     }
 
     /// The connection `link` ended (abruptly: no DISCONNECT is ever sent).
@@ -239,11 +461,32 @@ impl Model {
             self.reset(slot);
         }
         let current = self.slots[slot].link == Some(link);
-        if let (Some(w), true, true) = (will, current, connected) {
-            // The broker publishes the will as the connection goes.
-            let topic = format!("w/c{slot}");
-            let targets = self.targets(&topic);
-            self.oblige(&targets, &w, 1, "will on abrupt close");
+        let opts = self.v5.links.get(&link).copied().unwrap_or_default();
+        let now = self.v5.now_ms;
+        if current && !self.links.values().any(|m| m.slot == slot && m.open) {
+            self.v5.offline_since.insert(slot, now);
+        }
+        if let (true, true, Some(exp)) = (current, persistent, opts.expiry_ms) {
+            self.v5.session_deadlines.insert(slot, now + exp);
+        }
+        match (will, current, connected) {
+            (Some(w), true, true) if persistent && opts.will_delay_ms.is_some() => {
+                // The will waits for its delay or the session's end.
+                let delay = opts.will_delay_ms.unwrap_or_default();
+                let due = now + opts.expiry_ms.map_or(delay, |e| e.min(delay));
+                self.v5.pending_wills.push(PendingWill {
+                    slot,
+                    payload: w,
+                    due_ms: due,
+                });
+            }
+            (Some(w), true, true) => {
+                // The broker publishes the will as the connection goes.
+                let topic = format!("w/c{slot}");
+                let targets = self.targets(&topic);
+                self.oblige(&targets, &w, 1, "will on abrupt close");
+            }
+            _ => {}
         }
     }
 
@@ -252,6 +495,10 @@ impl Model {
         for s in 0..self.slots.len() {
             self.reset(s);
         }
+        // Waiting wills go with the broker (released, never published).
+        self.v5.pending_wills.clear();
+        self.v5.racing_wills.clear();
+        self.v5.session_deadlines.clear();
         let topics: Vec<String> = self.retained.keys().cloned().collect();
         for t in topics {
             let busy = self
@@ -275,7 +522,7 @@ impl Model {
             let subs: Vec<(String, u8, u64)> = s
                 .subs
                 .iter()
-                .filter(|(f, _)| matches(f, topic))
+                .filter(|(f, _)| shared_inner(f).is_none() && matches(f, topic))
                 .map(|(f, (q, t))| (f.clone(), *q, *t))
                 .collect();
             if !subs.is_empty() {
@@ -327,10 +574,22 @@ impl Model {
             *n += 1;
             *n
         };
+        if shared_inner(filter).is_some() && qos == 0 {
+            *self.v5.qos0_epoch.entry(filter.to_string()).or_default() += 1;
+        }
+        let expiring = &self.v5.expiring;
         let retained = self
             .retained
             .iter()
+            // No retained message on a shared subscription (MQTT 5 4.8.2).
+            .filter(|_| shared_inner(filter).is_none())
             .filter(|(t, _)| matches(filter, t))
+            // One that may expire before the SUBSCRIBE is read is no
+            // promise.
+            .filter(|(_, r)| match r {
+                Retained::Known { payload, .. } => !expiring.contains_key(payload),
+                _ => true,
+            })
             .filter_map(|(t, r)| match r {
                 Retained::Known {
                     payload,
@@ -389,7 +648,10 @@ impl Model {
     pub fn unsubscribe_sent(&mut self, slot: usize, filter: &str) {
         let s = &mut self.slots[slot];
         s.subs.remove(filter);
-        *s.requests.entry(filter.to_string()).or_default() += 1;
+        let n = s.requests.entry(filter.to_string()).or_default();
+        *n += 1;
+        let n = *n;
+        self.v5.unsubscribes.insert((slot, filter.to_string()), n);
     }
 
     /// A PUBLISH was queued (or handed to the outbox for QoS 0).
@@ -423,6 +685,17 @@ impl Model {
             }
             v.push((id, alone));
         }
+        let mut groups: BTreeMap<String, Vec<Member>> = BTreeMap::new();
+        for (slot, s) in self.slots.iter().enumerate() {
+            for (f, (q, tok)) in &s.subs {
+                if shared_inner(f).is_some() && matches(f, topic) {
+                    groups
+                        .entry(f.clone())
+                        .or_default()
+                        .push((slot, *q, *tok, s.session_gen));
+                }
+            }
+        }
         PubSnap {
             id,
             topic: topic.to_string(),
@@ -430,6 +703,7 @@ impl Model {
             retain,
             payload: payload.to_string(),
             targets,
+            groups: groups.into_iter().collect(),
         }
     }
 
@@ -438,7 +712,19 @@ impl Model {
     pub fn publish_done(&mut self, snap: PubSnap, ok: bool) {
         // QoS 0 has no acknowledgement: a completed write may still be
         // discarded by a broker closing the connection (takeover).
-        let ok = ok && snap.qos > 0;
+        let mut ok = ok && snap.qos > 0;
+        if snap.qos == 2
+            && let Some((slot, _)) = self.v5.qos2_from.get(&snap.payload).copied()
+            && let Some(open) = self.v5.qos2_open.get_mut(&slot)
+        {
+            let mine = open.get(&snap.payload).copied();
+            if ok {
+                open.remove(&snap.payload);
+            }
+            if open.iter().any(|(_, k)| Some(*k) != mine) {
+                ok = false;
+            }
+        }
         if snap.retain {
             let v = self
                 .retained_inflight
@@ -465,6 +751,20 @@ impl Model {
                 snap.qos,
                 "publish acknowledged",
             );
+            self.v5
+                .acked_at
+                .insert(snap.payload.clone(), self.v5.now_ms);
+            for (filter, members) in &snap.groups {
+                if members.iter().any(|m| m.1 == 0) {
+                    continue;
+                }
+                self.v5.groups.push(GroupObligation {
+                    filter: filter.clone(),
+                    members: members.iter().map(|m| (m.0, m.2, m.3)).collect(),
+                    payload: snap.payload.clone(),
+                    qos0_epoch: self.v5.qos0_epoch.get(filter).copied().unwrap_or(0),
+                });
+            }
         }
     }
 
@@ -515,19 +815,48 @@ impl Model {
                 ));
             }
         }
+        if self.v5.cancelled_wills.contains(payload) {
+            return Err(format!(
+                "c{slot} received the will {payload:?}, though its client was back before the delay passed"
+            ));
+        }
+        if let (Some((back_at, away_since)), Some((published_at, exp)), Some(acked)) = (
+            self.v5.returned.get(&slot),
+            self.v5.expiring.get(payload),
+            self.v5.acked_at.get(payload),
+        ) && *away_since <= *published_at
+            && acked + exp <= *back_at
+        {
+            return Err(format!(
+                "c{slot} received {payload:?}, which expired while its session was away [MQTT-3.3.2-5]"
+            ));
+        }
         *self
             .delivered
             .entry((slot, payload.to_string()))
             .or_default() += 1;
-        if !retain && (qos == 2 || pub_qos == 0) {
+        let publisher_lost_session = self
+            .v5
+            .qos2_from
+            .get(payload)
+            .is_some_and(|(s, g)| self.slots[*s].session_gen != *g);
+        // A shared subscription is a subscription of its own: a client in a
+        // group gets a message once through its ordinary filters and once
+        // more per group it was picked in.
+        let allowed = 1 + self.slots[slot]
+            .ever_filters
+            .iter()
+            .filter(|f| shared_inner(f).is_some() && matches(f, topic))
+            .count();
+        if !retain && (qos == 2 || pub_qos == 0) && !publisher_lost_session {
             let n = self
                 .once
                 .entry((slot, kernel, payload.to_string()))
                 .or_default();
             *n += 1;
-            if *n > 1 {
+            if usize::try_from(*n).unwrap_or(usize::MAX) > allowed {
                 return Err(format!(
-                    "c{slot} received {payload:?} (QoS {qos}, published at QoS {pub_qos}) {n} times: must be at most once"
+                    "c{slot} received {payload:?} (QoS {qos}, published at QoS {pub_qos}) {n} times: must be at most once per subscription"
                 ));
             }
         }
@@ -544,10 +873,25 @@ impl Model {
             if o.qos == 0 && (o.link.is_none() || o.link != self.stable_link(o.slot)) {
                 continue;
             }
-            if self.count(o.slot, &o.payload) <= o.base {
+            if self.count(o.slot, &o.payload) <= o.base && !self.may_have_expired(&o.payload) {
                 return Err(format!(
                     "c{} never received {:?} at QoS {} ({}), though its session survived",
                     o.slot, o.payload, o.qos, o.why
+                ));
+            }
+        }
+        for g in &self.v5.groups {
+            let survivor = g.members.iter().any(|(slot, token, gen_)| {
+                let s = &self.slots[*slot];
+                s.session_gen == *gen_ && s.subs.get(&g.filter).is_some_and(|(_, t)| t == token)
+            });
+            let epoch = self.v5.qos0_epoch.get(&g.filter).copied().unwrap_or(0);
+            let received = (0..self.slots.len()).any(|s| self.count(s, &g.payload) > 0);
+            if survivor && epoch == g.qos0_epoch && !received && !self.may_have_expired(&g.payload)
+            {
+                return Err(format!(
+                    "no member of {} received {:?}, though a member of the time is still subscribed",
+                    g.filter, g.payload
                 ));
             }
         }
@@ -559,7 +903,15 @@ impl Model {
     /// The UNSUBSCRIBE of `slot` from `filter` finished; `ok` when its
     /// UNSUBACK arrived.
     pub fn unsubscribe_done(&mut self, slot: usize, filter: &str, ok: bool) {
-        if ok {
+        // A SUBSCRIBE to the filter sent after this UNSUBSCRIBE is read
+        // after it: the UNSUBACK does not leave the filter unsubscribed.
+        let latest = self.slots[slot].requests.get(filter).copied();
+        let mine = self
+            .v5
+            .unsubscribes
+            .get(&(slot, filter.to_string()))
+            .copied();
+        if ok && latest == mine {
             self.unsubscribed
                 .entry(slot)
                 .or_default()

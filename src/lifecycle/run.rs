@@ -6,11 +6,14 @@
 //! left in the slot and the CONNACK/SUBACK are the caller's to free) and
 //! every delivered message is consumed.
 
-use super::action::{Action, CLIENTS, REQUEST_TIMEOUT_MS, Session};
+use super::action::{
+    Action, CLIENTS, EXPIRING_TOPIC, EXPIRY_SECS, REQUEST_TIMEOUT_MS, SHORT_SESSION_SECS, Session,
+    WILL_DELAY_SECS,
+};
 use super::driver::Driver;
-use super::model::{Model, PubSnap, SubSnap};
+use super::model::{Model, PubSnap, SessionOptions, SubSnap};
 use crate::client::{ClientConfig, ClientKernel, request};
-use crate::codec::{MqttString, QoS, Version, Will};
+use crate::codec::{MqttString, Publish, QoS, Version, Will};
 use crate::faults::FaultSet;
 use crate::kernels::outbox::WriteResult;
 use crate::ledger::{Audit, Op, Outcome};
@@ -58,6 +61,23 @@ fn qos(q: u8) -> QoS {
         0 => QoS::AtMostOnce,
         1 => QoS::AtLeastOnce,
         _ => QoS::ExactlyOnce,
+    }
+}
+
+/// What a client's CONNECT asks for in MQTT 5, for the model.
+fn session_options(cfg: &ClientConfig) -> SessionOptions {
+    let five = cfg.version == Version::V5;
+    let secs_ms = |s: u32| u64::from(s) * 1000;
+    SessionOptions {
+        // An hour never passes in a sequence; 0 ends with the connection.
+        expiry_ms: (five && !cfg.clean_start && cfg.session_expiry_secs < 3_600)
+            .then(|| secs_ms(cfg.session_expiry_secs)),
+        will_delay_ms: cfg
+            .will
+            .as_ref()
+            .and_then(|w| w.properties.will_delay_interval)
+            .filter(|d| five && *d > 0)
+            .map(secs_ms),
     }
 }
 
@@ -160,7 +180,8 @@ impl<D: Driver> Runner<D> {
                 version,
                 session,
                 will,
-            } => self.connect(client, version, session, will),
+                will_delay,
+            } => self.connect(client, version, session, will, will_delay),
             Action::Reconnect { client } => {
                 self.reconnect(client);
                 Ok(())
@@ -224,6 +245,7 @@ impl<D: Driver> Runner<D> {
             }
             Action::TimePasses { ms } => {
                 self.d.advance(ms);
+                self.model.time_passes(ms);
                 Ok(())
             }
             Action::Cancel { client, nth } => self.cancel(client, nth),
@@ -246,9 +268,11 @@ impl<D: Driver> Runner<D> {
         version: Version,
         session: Session,
         will: bool,
+        will_delay: bool,
     ) -> Result<(), Failure> {
         let slot = usize::from(client);
-        let persistent = session == Session::Persistent;
+        let persistent = session != Session::Clean;
+        let five = version == Version::V5;
         let will_payload = will.then(|| {
             self.next_payload += 1;
             format!("will-{}", self.next_payload)
@@ -259,19 +283,30 @@ impl<D: Driver> Runner<D> {
             clean_start: !persistent,
             // Keep-alive off: time only moves request timeouts.
             keep_alive_secs: 0,
-            session_expiry_secs: if persistent { 3_600 } else { 0 },
-            will: will_payload.as_ref().map(|p| Will {
-                topic: MqttString::new(format!("w/c{slot}")).expect("valid topic"),
-                payload: Bytes::from(p.clone()),
-                qos: QoS::AtLeastOnce,
-                retain: false,
-                properties: Default::default(),
+            session_expiry_secs: match session {
+                Session::Clean => 0,
+                Session::Persistent => 3_600,
+                Session::Expiring => SHORT_SESSION_SECS,
+            },
+            will: will_payload.as_ref().map(|p| {
+                let mut w = Will {
+                    topic: MqttString::new(format!("w/c{slot}")).expect("valid topic"),
+                    payload: Bytes::from(p.clone()),
+                    qos: QoS::AtLeastOnce,
+                    retain: false,
+                    properties: Default::default(),
+                };
+                if will_delay && five {
+                    w.properties.will_delay_interval = Some(WILL_DELAY_SECS);
+                }
+                w
             }),
             request_timeout_ms: REQUEST_TIMEOUT_MS,
             faults: self.faults,
             ..Default::default()
         };
         let (link, kernel, op) = self.d.connect(cfg);
+        let opts = session_options(kernel.config());
         let s = &mut self.slots[slot];
         s.generation += 1;
         s.kernel = Some(kernel.clone());
@@ -281,6 +316,7 @@ impl<D: Driver> Runner<D> {
         self.open_links.push(link);
         self.model
             .connect_sent(slot, link, persistent, will_payload);
+        self.model.session_options(link, opts);
         self.track(op, slot, generation, Req::Connect { link });
         Ok(())
     }
@@ -302,6 +338,7 @@ impl<D: Driver> Runner<D> {
             .as_ref()
             .map(|w| String::from_utf8_lossy(&w.payload).into_owned());
         self.model.connect_sent(slot, link, !cfg.clean_start, will);
+        self.model.session_options(link, session_options(cfg));
         self.track(op, slot, generation, Req::Connect { link });
     }
 
@@ -353,17 +390,27 @@ impl<D: Driver> Runner<D> {
         self.next_payload += 1;
         let payload = format!("p{}", self.next_payload);
         let ledger = self.d.ledger();
-        let op = request::publish(
-            &ledger,
-            kernel.config().version,
-            topic,
+        let version = kernel.config().version;
+        let expires = topic == EXPIRING_TOPIC && version == Version::V5;
+        let mut p = Publish::new(
+            MqttString::new(topic).map_err(|e| e.to_string())?,
             Bytes::from(payload.clone()),
-            qos(q),
-            retain,
-        )
-        .map_err(|e| e.to_string())?;
+        );
+        p.qos = qos(q);
+        p.retain = retain;
+        if expires {
+            p.properties.message_expiry_interval = Some(EXPIRY_SECS);
+        }
+        let op = request::publish_packet(&ledger, version, p).map_err(|e| e.to_string())?;
         let slot = usize::from(client);
         let snap = self.model.publish_sent(op.id(), topic, q, retain, &payload);
+        if expires {
+            self.model
+                .publish_expires(&payload, u64::from(EXPIRY_SECS) * 1000);
+        }
+        if q == 2 {
+            self.model.qos2_sent(slot, generation, &payload);
+        }
         if q == 0 {
             kernel.publish_qos0(&op);
         } else {
@@ -441,8 +488,14 @@ impl<D: Driver> Runner<D> {
                 let retain = r.publish.retain;
                 let q = qos_u8(r.publish.qos);
                 let topic = r.publish.topic.as_str().to_string();
+                let interval = r.publish.properties.message_expiry_interval;
                 request::consume(r.msg);
                 let payload = String::from_utf8_lossy(&payload?).into_owned();
+                // 3.1.1 has no properties to carry it.
+                if kernel.config().version == Version::V5 {
+                    self.model
+                        .check_expiry_interval(*slot, &payload, interval)?;
+                }
                 self.model
                     .delivered(*slot, *generation, &topic, &payload, q, retain)?;
             }

@@ -11,8 +11,8 @@
 use super::NetError;
 use super::clock::Clock;
 use super::io::{outbox_waker, write_loop};
-use crate::client::{ClientConfig, ClientFlow, ClientKernel, request};
-use crate::codec::{self, Packet, QoS, ReasonCode, Version};
+use crate::client::{ClientConfig, ClientError, ClientFlow, ClientKernel, request};
+use crate::codec::{self, MqttString, Packet, Publish, QoS, ReasonCode, Version};
 use crate::ledger::{self, Ledger, Op, Outcome};
 use crate::sync::{Arc, AtomicBool, Mutex, Ordering, StdArc, lock};
 use crate::tls::{ClientTls, FirstBytes, sniff};
@@ -70,6 +70,12 @@ pub struct Message {
     /// The RETAIN flag as delivered (set for a retained message sent on
     /// subscribe).
     pub retain: bool,
+    /// The Message Expiry Interval as delivered (MQTT 5): what was left of
+    /// the publisher's.
+    pub message_expiry: Option<u32>,
+    /// The topic alias it came with (MQTT 5, when we offered aliases); the
+    /// topic above is already resolved.
+    pub topic_alias: Option<u16>,
 }
 
 struct Shared {
@@ -194,6 +200,12 @@ impl Client {
         }
     }
 
+    /// The keep-alive in use, in seconds (the broker's Server Keep Alive
+    /// when its CONNACK carried one).
+    pub fn keep_alive_secs(&self) -> u16 {
+        self.shared.kernel.keep_alive_secs()
+    }
+
     /// True when the broker resumed a session for this client id.
     pub fn session_present(&self) -> bool {
         self.session_present
@@ -307,14 +319,22 @@ impl Client {
         qos: QoS,
         retain: bool,
     ) -> Result<(), NetError> {
+        let topic = MqttString::new(topic).map_err(|_| ClientError::BadRequest("topic"))?;
+        let mut p = Publish::new(topic, payload.into());
+        p.qos = qos;
+        p.retain = retain;
+        self.publish_packet(p).await
+    }
+
+    /// Like [`Client::publish`], for a PUBLISH built by the caller (MQTT 5
+    /// properties such as a Message Expiry Interval).
+    pub async fn publish_packet(&self, p: Publish) -> Result<(), NetError> {
         self.check_open()?;
         let k = &self.shared.kernel;
         let version = k.config().version;
         let caller = self.shared.actor("caller");
-        let payload = payload.into();
-        let op = ledger::with_actor(&caller, || {
-            request::publish(k.ledger(), version, topic, payload, qos, retain)
-        })?;
+        let qos = p.qos;
+        let op = ledger::with_actor(&caller, || request::publish_packet(k.ledger(), version, p))?;
         if qos == QoS::AtMostOnce {
             ledger::with_actor(&caller, || k.publish_qos0(&op));
         } else {
@@ -350,6 +370,8 @@ impl Client {
                     payload,
                     qos: r.publish.qos,
                     retain: r.publish.retain,
+                    message_expiry: r.publish.properties.message_expiry_interval,
+                    topic_alias: r.publish.properties.topic_alias,
                 });
             }
             if let Some(why) = self.shared.closed_reason() {

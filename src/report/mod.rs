@@ -3,6 +3,7 @@
 
 pub mod bench;
 pub mod detection;
+pub mod shim;
 pub mod soak;
 pub mod timeline;
 

@@ -142,12 +142,29 @@ pub fn to_markdown(r: &SoakReport) -> String {
     });
     row(&mut out, "drops", &drops);
     row(&mut out, "ledger audit", &audit);
+    row(&mut out, "queue log lines", &|t| match &t.broker_log {
+        Some(l) => format!(
+            "{} over a limit, {} slow consumers disconnected ({} warnings in {} lines)",
+            l.over_limit, l.slow_consumer, l.warnings, l.lines
+        ),
+        None => "-".into(),
+    });
     if r.runs.iter().any(|t| !t.errors.is_empty()) {
         let _ = writeln!(out, "\nClient errors:\n");
         for t in &r.runs {
             for e in &t.errors {
                 let _ = writeln!(out, "- {}: {e}", t.target);
             }
+        }
+    }
+    for t in &r.runs {
+        if let Some(l) = t.broker_log.as_ref().filter(|l| !l.examples.is_empty()) {
+            let _ = writeln!(out, "\n{} logged ({}):\n", t.target, l.path.display());
+            let _ = writeln!(out, "```");
+            for e in &l.examples {
+                let _ = writeln!(out, "{e}");
+            }
+            let _ = writeln!(out, "```");
         }
     }
     let _ = writeln!(out, "\n## RSS over time (MiB)\n");

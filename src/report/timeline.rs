@@ -25,6 +25,8 @@ fn describe(a: &Action) -> String {
         Action::OpSetMsg => "message attached".into(),
         Action::OpFinish { outcome } => format!("finished: {}", esc(outcome)),
         Action::OpTouch => "touched".into(),
+        Action::OpWait => "waiter blocks".into(),
+        Action::OpCancel => "cancel requested".into(),
         Action::Elided { count } => format!("… {count} steps not kept …"),
         Action::Violation { kind } => format!("<b class=\"v\">VIOLATION: {}</b>", esc(kind)),
     }

@@ -27,7 +27,7 @@ use crate::tls::ClientTls;
 use client::{Client, Endpoint, Hello};
 use roles::{Counters, ProbeLog};
 use serde::Serialize;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use target::Running;
 use tokio::sync::watch;
@@ -82,6 +82,50 @@ pub struct SoakConfig {
     pub targets: Vec<TargetSpec>,
     /// Per-session limits every broker gets.
     pub limits: SharedLimits,
+    /// Where our broker's log (its stderr) is written, as
+    /// `soak-ours.log`.
+    pub log_dir: PathBuf,
+}
+
+/// What our broker logged about its queues during one run.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct BrokerLog {
+    /// The log file.
+    pub path: PathBuf,
+    /// Lines in all.
+    pub lines: usize,
+    /// Warnings and errors.
+    pub warnings: usize,
+    /// "queue limit reached" lines (one per session going over).
+    pub over_limit: usize,
+    /// "disconnecting a slow consumer" lines.
+    pub slow_consumer: usize,
+    /// The first few of those two kinds, as written.
+    pub examples: Vec<String>,
+}
+
+impl BrokerLog {
+    fn read(path: &Path) -> Option<BrokerLog> {
+        let text = std::fs::read_to_string(path).ok()?;
+        let mut log = BrokerLog {
+            path: path.to_path_buf(),
+            ..Default::default()
+        };
+        for line in text.lines() {
+            log.lines += 1;
+            if line.contains("WARN") || line.contains("ERROR") {
+                log.warnings += 1;
+            }
+            let over = line.contains("queue limit reached");
+            let slow = line.contains("disconnecting a slow consumer");
+            log.over_limit += usize::from(over);
+            log.slow_consumer += usize::from(slow);
+            if (over || slow) && log.examples.len() < 3 {
+                log.examples.push(line.to_string());
+            }
+        }
+        Some(log)
+    }
 }
 
 /// One RSS reading.
@@ -200,6 +244,8 @@ pub struct TargetRun {
     pub mosquitto_dropped: Option<u64>,
     /// Our broker's ledger audit.
     pub audit: Option<AuditFigures>,
+    /// What our broker logged about its queues.
+    pub broker_log: Option<BrokerLog>,
     /// Client failures other than the broker closing a connection.
     pub errors: Vec<String>,
 }
@@ -252,7 +298,11 @@ pub fn run(
     let mut runs = Vec::new();
     for spec in &cfg.targets {
         progress(&format!("[{}] starting", spec.name()));
-        let running = Running::start(spec, pki, &cfg.limits)?;
+        std::fs::create_dir_all(&cfg.log_dir)
+            .map_err(|e| SoakError::io(&format!("creating {}", cfg.log_dir.display()), e))?;
+        let log = cfg.log_dir.join("soak-ours.log");
+        let running = Running::start(spec, pki, &cfg.limits, &log)?;
+        let log = running.log().map(Path::to_path_buf);
         let ep = Endpoint {
             addr: running.addr,
             tls: tls.clone(),
@@ -268,6 +318,7 @@ pub fn run(
         ));
         let ours = running.stop()?;
         let mut run = outcome?;
+        run.broker_log = log.as_deref().and_then(BrokerLog::read);
         if let Some(r) = ours {
             run.drops = Some(r.stats.drops);
             run.audit = Some(AuditFigures {
@@ -500,6 +551,7 @@ async fn one_target(
         drops: None,
         mosquitto_dropped: (dropped != u64::MAX).then_some(dropped),
         audit: None,
+        broker_log: None,
         errors,
     })
 }

@@ -3,7 +3,7 @@
 //! the latency an unrelated client sees meanwhile.
 
 use super::SoakError;
-use super::client::{Client, Endpoint, Hello, Template};
+use super::client::{Client, Endpoint, Hello, Template, Writer};
 use crate::codec::{Packet, Publish, QoS, ReasonCode};
 use crate::sync::{AtomicU64, Mutex, Ordering, StdArc, lock};
 use bytes::Bytes;
@@ -378,6 +378,36 @@ pub async fn probe(
             break Err(e);
         }
     };
+    let result = match result {
+        Ok(()) => drain_probe(&mut tx, &mut acks_rx, &log).await,
+        e => e,
+    };
     reader.abort();
     result
+}
+
+/// How long the probe waits, once stopped, for the round trips still on
+/// their way back.
+const PROBE_DRAIN: Duration = Duration::from_secs(2);
+
+/// Waits up to [`PROBE_DRAIN`] for the probe's last round trips: one sent
+/// just before the stop is not lost, and counting it so would fail a
+/// healthy broker now and then.
+async fn drain_probe(
+    tx: &mut Writer,
+    acks: &mut tokio::sync::mpsc::UnboundedReceiver<Publish>,
+    log: &ProbeLog,
+) -> Result<(), SoakError> {
+    let deadline = tokio::time::Instant::now() + PROBE_DRAIN;
+    let received = |log: &ProbeLog| u64::try_from(lock(&log.samples).len()).unwrap_or(u64::MAX);
+    while received(log) < Counters::get(&log.sent) {
+        match tokio::time::timeout_at(deadline, acks.recv()).await {
+            Ok(Some(p)) => {
+                tx.ack(&p)?;
+                tx.flush().await?;
+            }
+            Ok(None) | Err(_) => break,
+        }
+    }
+    Ok(())
 }

@@ -92,6 +92,8 @@ pub struct Running {
     pid: Option<u32>,
     child: Option<Child>,
     report: Option<PathBuf>,
+    /// Where ours writes its log (stderr).
+    log: Option<PathBuf>,
     /// Holds the configuration and report files.
     _dir: tempfile::TempDir,
 }
@@ -106,14 +108,17 @@ fn free_port() -> Result<u16, SoakError> {
 
 impl Running {
     /// Starts `spec` with the PEM files in `pki` (`ca.pem`, `server.pem`,
-    /// `server.key`) and `limits`, and waits until it listens.
+    /// `server.key`) and `limits`, and waits until it listens. Our broker's
+    /// log goes to `log`.
     pub fn start(
         spec: &TargetSpec,
         pki: &Path,
         limits: &SharedLimits,
+        log: &Path,
     ) -> Result<Running, SoakError> {
         let dir = tempfile::tempdir().map_err(|e| SoakError::io("creating a temp dir", e))?;
         let name = spec.name();
+        let mut log_file = None;
         let (addr, child, report) = match spec {
             TargetSpec::External { addr, .. } => (*addr, None, None),
             TargetSpec::Ours { exe, args } => {
@@ -138,7 +143,13 @@ impl Running {
                     .args(args)
                     .stdin(Stdio::null())
                     .stdout(Stdio::null())
-                    .stderr(Stdio::inherit())
+                    .stderr({
+                        let f = std::fs::File::create(log).map_err(|e| {
+                            SoakError::io(&format!("creating {}", log.display()), e)
+                        })?;
+                        log_file = Some(log.to_path_buf());
+                        f
+                    })
                     .spawn()
                     .map_err(|e| SoakError::Start(format!("{}: {e}", exe.display())))?;
                 (
@@ -189,6 +200,7 @@ impl Running {
             pid,
             child,
             report,
+            log: log_file,
             _dir: dir,
         };
         running.wait_listening()?;
@@ -215,6 +227,11 @@ impl Running {
             std::thread::sleep(Duration::from_millis(20));
         }
         Ok(())
+    }
+
+    /// Where our broker's log is, if this is ours.
+    pub fn log(&self) -> Option<&Path> {
+        self.log.as_deref()
     }
 
     /// The process measured, if known.

@@ -380,7 +380,26 @@ impl<T: 'static> LocalKey<T> {
             self.std.with(f)
         }
     }
+
+    /// [`LocalKey::with`], or `Err` when the value is already destroyed
+    /// (a thread running its thread-local destructors, a C program's main
+    /// thread in its `atexit` handlers: where the ledger's actor name is
+    /// asked for by the C shim), instead of a panic.
+    pub fn try_with<F, R>(&'static self, f: F) -> Result<R, AccessError>
+    where
+        F: FnOnce(&T) -> R,
+    {
+        if in_schedule() {
+            self.scheduled.try_with(f).map_err(|_| AccessError)
+        } else {
+            self.std.try_with(f).map_err(|_| AccessError)
+        }
+    }
 }
+
+/// A thread-local's value was already destroyed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AccessError;
 
 impl<T: 'static> fmt::Debug for LocalKey<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

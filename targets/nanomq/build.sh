@@ -19,11 +19,16 @@
 #
 # Other options:
 #   --variant NAME   asan (default): AddressSanitizer + LeakSanitizer +
-#                    UndefinedBehaviorSanitizer; plain: no sanitizer. Variants
-#                    are the `case` in variant_flags below: add one there
-#                    (compiler flags, link flags such as -Wl,--wrap=..., extra
-#                    cmake options); EXTRA_C_FLAGS and EXTRA_LINK_FLAGS are
-#                    appended to any variant.
+#                    UndefinedBehaviorSanitizer; plain: no sanitizer.
+#                    shim: asan plus mqtls-shim, the project's ledger linked
+#                    in with -Wl,--wrap for every function of
+#                    shim/wrapped.txt (docs/shim.md); the library is built
+#                    with cargo first (release; MQTLS_SHIM_PROFILE=debug for
+#                    the debug build, MQTLS_SHIM_LIB=FILE to link another).
+#                    Variants are the `case` in variant_flags below: add one
+#                    there (compiler flags, link flags such as -Wl,--wrap=...,
+#                    extra cmake options); EXTRA_C_FLAGS and EXTRA_LINK_FLAGS
+#                    are appended to any variant.
 #   --targets "A B"  ninja targets (default: "nanomq_cli nanomq")
 #   --out DIR        where to build (default: target/nanomq, ignored by git)
 #   --jobs N         parallel compile jobs (default: the number of cores)
@@ -41,6 +46,7 @@ say() { echo "build.sh: $*" >&2; }
 
 state=""
 variant="asan"
+shim_lib=""
 source_kind=""
 source_dir=""
 targets="nanomq_cli nanomq"
@@ -83,7 +89,16 @@ variant_flags() {
             link_flags=""
             cmake_extra=()
             ;;
-        *) die "no variant called '$variant' (known: asan, plain; add one in variant_flags)" ;;
+        shim)
+            c_flags="-fsanitize=address,undefined -fno-omit-frame-pointer"
+            local wrap
+            wrap="$(grep -v '^#' "$root/shim/wrapped.txt" | sed 's/^/-Wl,--wrap=/' | tr '\n' ' ')"
+            link_flags="-fsanitize=address,undefined $wrap"
+            shim_lib="${MQTLS_SHIM_LIB:-$root/target/${MQTLS_SHIM_PROFILE:-release}/libmqtls_shim.a}"
+            # Rust's standard library needs these (rustc --print native-static-libs).
+            cmake_extra=("-DCMAKE_C_STANDARD_LIBRARIES=$shim_lib -lgcc_s -lutil -lrt -lpthread -lm -ldl")
+            ;;
+        *) die "no variant called '$variant' (known: asan, plain, shim; add one in variant_flags)" ;;
     esac
     c_flags="$c_flags ${EXTRA_C_FLAGS:-}"
     link_flags="$link_flags ${EXTRA_LINK_FLAGS:-}"
@@ -95,6 +110,16 @@ for tool in cmake ninja cc; do
 done
 [ -e /usr/include/mbedtls/ssl.h ] || [ -e /usr/local/include/mbedtls/ssl.h ] \
     || die "mbedTLS headers are missing (apt-get install libmbedtls-dev)"
+if [ -n "$shim_lib" ] && [ -z "${MQTLS_SHIM_LIB:-}" ]; then
+    profile="${MQTLS_SHIM_PROFILE:-release}"
+    say "building mqtls-shim ($profile)"
+    case "$profile" in
+        release) (cd "$root" && cargo build -q -p mqtls-shim --release) ;;
+        debug) (cd "$root" && cargo build -q -p mqtls-shim) ;;
+        *) die "MQTLS_SHIM_PROFILE=$profile: use release or debug" ;;
+    esac || die "cargo could not build mqtls-shim"
+fi
+[ -z "$shim_lib" ] || [ -f "$shim_lib" ] || die "no shim library at $shim_lib"
 
 if [ -z "$source_kind" ]; then
     if [ -d "${NANOMQ_ARCHIVES:-$root/../shared/targets/nanomq}" ]; then
@@ -184,6 +209,12 @@ cmake -S "$src" -B "$build" -G Ninja -Wno-dev \
     "${cmake_extra[@]}" >"$work/configure.log" 2>&1 \
     || { tail -30 "$work/configure.log" >&2; die "cmake failed (whole log: $work/configure.log)"; }
 echo "$stamp" >"$build/.mqtls-stamp"
+if [ -n "$shim_lib" ]; then
+    # ninja does not know the executables depend on the shim: relink them.
+    for t in $targets; do
+        find "$build" -type f -name "$t" -perm -u+x -delete
+    done
+fi
 # shellcheck disable=SC2086
 ninja -C "$build" -j "$jobs" $targets >"$work/build.log" 2>&1 \
     || { grep -m5 -B2 -A5 'error' "$work/build.log" >&2 || tail -30 "$work/build.log" >&2; die "build failed (whole log: $work/build.log)"; }
@@ -204,6 +235,7 @@ nftp_codec=$nftp_rev
 source=$source_kind
 c_flags="$c_flags"
 link_flags="$link_flags"
+shim_lib="$shim_lib"
 EOF
 say "$state-$variant: built $targets in $((SECONDS - started)) s"
 echo "$work/bin"
