@@ -11,6 +11,14 @@ use bytes::{Buf, Bytes, BytesMut};
 /// (1 MiB; MQTT itself allows up to 268 435 460 bytes).
 pub const DEFAULT_MAX_PACKET_SIZE: usize = 1 << 20;
 
+/// How far past the next packet a [`FrameDecoder`] checks frame headers as
+/// they arrive (any TLS record or socket read fits). Headers further on are
+/// checked when the reader gets there, with the same errors: scanning a
+/// whole multi-megabyte buffer up front read every header from memory
+/// twice, once to scan it and once, after it had left the cache, to
+/// decode it.
+const SCAN_AHEAD: usize = 64 * 1024;
+
 /// One complete packet's bytes, as cut from the stream.
 #[derive(Debug, Clone)]
 pub struct Frame {
@@ -24,9 +32,11 @@ pub struct Frame {
 /// Turns a byte stream into packets.
 ///
 /// - [`extend`](Self::extend) takes the next chunk, of any size. Frame
-///   headers are checked as soon as they arrive: a packet larger than the
-///   maximum packet size is rejected from its header, and none of its bytes
-///   are kept (they are dropped within the same `extend` call).
+///   headers are checked as soon as they arrive (those up to 64 KiB past
+///   the next packet; further ones as the reader reaches them): a packet
+///   larger than the maximum packet size is rejected from its header, and
+///   none of its bytes are kept (they are dropped within the same `extend`
+///   call).
 /// - [`next_packet`](Self::next_packet) returns the next complete packet,
 ///   `Ok(None)` if more bytes are needed, or the error. Packets before a
 ///   bad one are still delivered in order.
@@ -158,12 +168,20 @@ impl FrameDecoder {
         self.scan();
     }
 
-    /// Walks the frame headers that have arrived, stopping (and dropping
-    /// the rest) at the first oversize or malformed one.
+    /// Walks the frame headers that have arrived, up to [`SCAN_AHEAD`]
+    /// bytes past the next packet, stopping (and dropping the rest) at the
+    /// first oversize or malformed one.
     fn scan(&mut self) {
+        // Frames the reader has stepped past were checked as it reached
+        // them (`complete_header`); both offsets are frame boundaries.
+        self.scanned = self.scanned.max(self.start);
+        let horizon = self.start + SCAN_AHEAD;
         loop {
             if self.scanned <= self.buf.len() {
                 self.complete = self.scanned;
+            }
+            if self.scanned >= horizon {
+                return;
             }
             let Some(rest) = self.buf.get(self.scanned..).filter(|r| !r.is_empty()) else {
                 return;
@@ -336,14 +354,20 @@ impl FrameDecoder {
     /// first, in one split.
     #[inline]
     fn cut_bytes(&mut self, len: usize) -> Bytes {
-        self.base += len;
         if self.ready.is_empty() {
             self.drop_front(self.start);
+            if self.complete < len {
+                // Frames past the horizon when they arrived: scanned now,
+                // so that one split still freezes a run of them.
+                self.scan();
+            }
             let run = self.complete.max(len).min(self.buf.len());
             self.ready = self.buf.split_to(run).freeze();
             self.scanned = self.scanned.saturating_sub(run);
             self.complete = self.complete.saturating_sub(run);
         }
+        // Only now: `scan` reads `base` as the offset of this frame.
+        self.base += len;
         if len == self.ready.len() {
             std::mem::take(&mut self.ready)
         } else {
