@@ -547,3 +547,80 @@ fn queue_limits_and_message_expiry_each_release_once_and_refund_the_budget() {
     assert_clean(&sim.finish());
     assert_eq!(released_at(&ledger, DropReason::QueueMessages), 16);
 }
+
+/// Runs `body` with the broker's INFO and WARN lines captured; returns them.
+fn logged(body: impl FnOnce()) -> String {
+    let out = Captured::default();
+    let writer = out.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::INFO)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    tracing::subscriber::with_default(subscriber, body);
+    String::from_utf8(out.0.lock().unwrap().clone()).unwrap()
+}
+
+fn lines_with<'a>(log: &'a str, what: &str) -> Vec<&'a str> {
+    log.lines().filter(|l| l.contains(what)).collect()
+}
+
+#[test]
+fn an_exhausted_memory_budget_is_logged_once_not_once_per_delivery() {
+    // Only the budget limits (20 bytes: 4 deliveries of 5), in flight (QoS
+    // 1, a window of 4) or queued (QoS 0). Found by the soak: with every
+    // delivery dropped by the budget, each one started an episode over the
+    // limit and the next ended it, 7.3 million log lines in 30 s.
+    for qos in [QoS::AtLeastOnce, QoS::AtMostOnce] {
+        let mut l = limits(0, WhenFull::DropOldest);
+        l.memory = 20;
+        let mut drops = None;
+        let log = logged(|| {
+            let mut sim = Sim::new(Ledger::new(Mode::Full), config(l));
+            let (sub, publ) = pair(&mut sim, qos);
+            publish(&mut sim, publ, &[publ], 0..50, qos);
+            assert!(sim.broker.held_bytes() <= 20, "{}", sim.broker.held_bytes());
+            sim.advance(1000);
+            // The subscriber reads again: the budget empties, and the next
+            // tick ends the episodes.
+            run_only(&mut sim, &[sub]);
+            let got = received(&sim, sub);
+            let want: Vec<u32> = if qos == QoS::AtLeastOnce {
+                (0..4).collect()
+            } else {
+                (46..50).collect()
+            };
+            assert_eq!(got, want, "{qos:?}");
+            sim.advance(1000);
+            let d = sim.broker.stats().drops;
+            assert_eq!(
+                released_at(&sim.ledger, DropReason::MemoryBudget),
+                46,
+                "{qos:?}"
+            );
+            drops = Some(d);
+            assert_clean(&sim.finish());
+        });
+        assert_eq!(drops.map(|d| (d.memory_budget, d.total())), Some((46, 46)));
+        let exhausted = lines_with(&log, "memory budget exhausted");
+        assert_eq!(exhausted.len(), 1, "{qos:?}: {log}");
+        assert!(exhausted[0].contains("WARN"), "{log}");
+        let back = lines_with(&log, "memory budget back under half");
+        assert_eq!(back.len(), 1, "{qos:?}: {log}");
+        assert!(back[0].contains("dropped=46"), "{log}");
+        // QoS 1: everything in flight, nothing the session could shed, so
+        // it is not over a limit of its own. QoS 0: its queue is what the
+        // budget shed, one episode until the budget has room again.
+        let (over, under) = (
+            lines_with(&log, "queue limit reached"),
+            lines_with(&log, "queue back under half"),
+        );
+        if qos == QoS::AtLeastOnce {
+            assert!(over.is_empty() && under.is_empty(), "{log}");
+        } else {
+            assert_eq!((over.len(), under.len()), (1, 1), "{log}");
+            assert!(over[0].contains("reason=memory_budget"), "{log}");
+            assert!(under[0].contains("dropped=46"), "{log}");
+        }
+    }
+}

@@ -6,6 +6,7 @@ use mqtls_harness::faults::{Fault, FaultSet};
 use mqtls_harness::ledger::ViolationKind;
 use mqtls_harness::zoo::fuzz_engine::FuzzEngine;
 use mqtls_harness::zoo::matrix::{Cell, DetectionEngine, Verdict};
+use mqtls_harness::zoo::schedule_engine::ScheduleEngine;
 use mqtls_harness::zoo::sequences::SequencesEngine;
 use mqtls_harness::zoo::stress::StressEngine;
 use std::time::{Duration, Instant};
@@ -34,6 +35,34 @@ fn stress_engine_finds_nanonng_83430191f_and_nothing_without_it() {
     assert_eq!(found.kind, Some(ViolationKind::OpFinishedTwice));
     let control = cell(&StressEngine, None, Duration::from_secs(1));
     assert_eq!(control.verdict, Verdict::Clean, "{}", control.label());
+}
+
+/// The schedule engine's column finds the lock-window faults no sequential
+/// engine reaches (NanoNNG 83430191f, NanoMQ 992557ab, NanoNNG f135bbc6b),
+/// each at the first finding of its seeded PCT schedules (the budget is a
+/// cap for slow machines, not the expected time), and stays clean with
+/// every fault off.
+#[cfg(feature = "shuttle")]
+#[test]
+fn schedule_engine_finds_the_lock_window_faults_and_nothing_without_them() {
+    for (f, kind) in [
+        (
+            Fault::Nanonng83430191f,
+            Some(ViolationKind::OpFinishedTwice),
+        ),
+        (Fault::Nanomq992557ab, None),
+        (
+            Fault::NanonngF135bbc6b,
+            Some(ViolationKind::UseAfterRelease),
+        ),
+    ] {
+        let found = cell(&ScheduleEngine, Some(f), Duration::from_secs(120));
+        assert_eq!(found.verdict, Verdict::Detected, "{f}: {}", found.label());
+        assert_eq!(found.kind, kind, "{f}: {}", found.label());
+    }
+    let control = cell(&ScheduleEngine, None, Duration::from_secs(1));
+    assert_eq!(control.verdict, Verdict::Clean, "{}", control.label());
+    assert!(control.iterations > 0, "{}", control.label());
 }
 
 /// The fuzz engine's mutated sessions reach the broker-side faults the

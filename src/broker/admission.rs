@@ -30,6 +30,17 @@ pub(super) struct Fattest {
     found_none_at_ms: Option<u64>,
 }
 
+/// The broker-wide memory budget exhausted: since when, and how many
+/// deliveries and publications it cost. One episode for the whole broker,
+/// logged once when it starts and once when the budget is back under half:
+/// the deliveries it drops may belong to sessions that hold nothing queued
+/// (everything in flight), and those are not over any limit of their own.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct BudgetOver {
+    since_ms: u64,
+    dropped: u64,
+}
+
 /// What a session over its limit may shed to make room for a delivery.
 #[derive(Debug, Clone, Copy)]
 struct Shed {
@@ -123,12 +134,22 @@ impl Broker {
         msg.release(reason.site());
         let now = self.now_ms();
         let State {
-            sessions, stats, ..
+            sessions,
+            conns,
+            stats,
+            ..
         } = st;
         stats.drops.count(reason);
         tracing::trace!(client, %reason, "delivery dropped");
         if let Some(s) = sessions.get_mut(client) {
-            Self::note_drop(s, client, reason, now);
+            // The budget dropping a delivery to a session with nothing
+            // queued is the broker's episode, not the session's: it could
+            // not have shed anything, and its next delivery would end the
+            // episode again (one warning and one info line per delivery).
+            let holds = || queued(s, s.conn.and_then(|c| conns.get(&c))).0 > 0;
+            if reason != DropReason::MemoryBudget || holds() {
+                Self::note_drop(s, client, reason, now);
+            }
         }
     }
 
@@ -185,6 +206,7 @@ impl Broker {
         let reason = DropReason::MemoryBudget;
         let now = self.now_ms();
         while !self.budget.fits(size) {
+            self.note_budget(st, now);
             let Some(victim) = Self::fattest(st, current, now) else {
                 return Err(reason);
             };
@@ -256,6 +278,31 @@ impl Broker {
         scan
     }
 
+    /// Counts one delivery (shed or refused) against the budget's episode,
+    /// which starts, with a warning, at the first.
+    fn note_budget(&self, st: &mut State, now: u64) {
+        match &mut st.budget_over {
+            Some(o) => o.dropped += 1,
+            None => {
+                tracing::warn!(
+                    held = self.budget.used(),
+                    limit = self.budget.limit(),
+                    "memory budget exhausted: shedding the largest queues, dropping what does not fit"
+                );
+                st.budget_over = Some(BudgetOver {
+                    since_ms: now,
+                    dropped: 1,
+                });
+            }
+        }
+    }
+
+    /// True when the budget holds at most half of its limit: where its
+    /// episode, and a session's episode that began with it, end.
+    fn budget_below_half(&self) -> bool {
+        self.budget.used() <= self.budget.limit() / 2
+    }
+
     /// Counts a drop against the session's episode over its limit, which
     /// starts (with a warning) at its first drop. QoS 0 to a disconnected
     /// session and deliveries too large for the client are not an episode:
@@ -295,7 +342,10 @@ impl Broker {
     fn caught_up(&self, s: &mut Session, conn: Option<&Arc<Conn>>, client: &str) {
         let Some(over) = s.over else { return };
         let (m, b) = queued(s, conn);
-        if self.cfg.queue.below_half(m, b) {
+        // A session the budget shed from stays over until the budget has
+        // room again: with no per-session limit it is always "under half".
+        let budget = over.reason != DropReason::MemoryBudget || self.budget_below_half();
+        if budget && self.cfg.queue.below_half(m, b) {
             tracing::info!(
                 client,
                 dropped = over.dropped,
@@ -312,6 +362,17 @@ impl Broker {
     /// DISCONNECT, Quota exceeded). Their sessions stay as any
     /// disconnected session does.
     pub(super) fn slow_consumers(&self, st: &mut State, now: u64) -> Vec<Arc<Conn>> {
+        if let Some(o) = st.budget_over
+            && self.budget_below_half()
+        {
+            tracing::info!(
+                dropped = o.dropped,
+                secs = now.saturating_sub(o.since_ms) / 1000,
+                held = self.budget.used(),
+                "memory budget back under half"
+            );
+            st.budget_over = None;
+        }
         let ids: Vec<String> = st
             .sessions
             .iter()

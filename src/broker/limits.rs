@@ -28,8 +28,8 @@
 //! Every dropped delivery's reference is released once, at a ledger site
 //! naming the reason ([`DropReason::site`]), and counted in [`Drops`]. A
 //! session going over its limit is logged once (warn), and again when it is
-//! back under half of it (info, with how many it lost); single drops are
-//! `trace`.
+//! back under half of it (info, with how many it lost); the budget running
+//! out likewise, once for the whole broker; single drops are `trace`.
 
 use serde::{Deserialize, Serialize};
 

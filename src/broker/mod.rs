@@ -235,6 +235,8 @@ struct State {
     /// The session last seen holding the most queued bytes: where the
     /// memory budget takes room from first.
     fattest: admission::Fattest,
+    /// Set while the memory budget is exhausted.
+    budget_over: Option<admission::BudgetOver>,
     /// Wills of ended connections waiting out their delay, by client id.
     delayed_wills: WillTimers,
     /// Set once a message with a Message Expiry Interval was routed: until
@@ -276,6 +278,7 @@ impl Broker {
                 shared: SharedSubs::new(),
                 wills: HashMap::new(),
                 fattest: admission::Fattest::default(),
+                budget_over: None,
                 delayed_wills: WillTimers::new(),
                 expiring: false,
                 versions: HashMap::new(),

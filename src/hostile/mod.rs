@@ -7,7 +7,8 @@
 //!   plainly, and judges it against a correct client ([`outcome`]):
 //!   RECOVERED or GAVE UP pass; STUCK, CRASHED, sanitizer reports and leaks
 //!   ([`sanitizer`], [`leak_check`]) and broken protocol rules
-//!   ([`protocol`]) are findings.
+//!   ([`protocol`]) are findings; a stuck client is named by where its
+//!   threads wait ([`stuck`]).
 //! - The probe ([`probe`]) attacks an external broker with malformed
 //!   packets, dropped connections, cut QoS 2 flows, broken and half-open
 //!   handshakes and oversize packets, each followed by a liveness check;

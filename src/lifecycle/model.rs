@@ -981,6 +981,14 @@ mod unsuback_tests {
         subscribed(&mut m, 0, "t/a");
         m.publish_sent(2, "t/a", 0, false, "again");
         assert_eq!(m.delivered(0, 1, "t/a", "again", 0, false), Ok(()));
+        // An UNSUBACK followed by a SUBSCRIBE sent before it arrived proves
+        // nothing either (the broker may read them in either order).
+        m.unsubscribe_sent(0, "t/a");
+        let snap = m.subscribe_sent(0, "t/a", 0);
+        m.unsubscribe_done(0, "t/a", true);
+        m.subscribe_done(snap, true);
+        m.publish_sent(4, "t/a", 0, false, "resubscribed");
+        assert_eq!(m.delivered(0, 1, "t/a", "resubscribed", 0, false), Ok(()));
         // An UNSUBACK that did not arrive proves nothing.
         m.unsubscribe_done(0, "t/a", false);
         m.publish_sent(3, "t/a", 0, false, "unsure");

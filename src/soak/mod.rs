@@ -96,7 +96,8 @@ pub struct BrokerLog {
     pub lines: usize,
     /// Warnings and errors.
     pub warnings: usize,
-    /// "queue limit reached" lines (one per session going over).
+    /// "queue limit reached" lines (one per session going over) and
+    /// "memory budget exhausted" lines (one per time the budget ran out).
     pub over_limit: usize,
     /// "disconnecting a slow consumer" lines.
     pub slow_consumer: usize,
@@ -116,7 +117,8 @@ impl BrokerLog {
             if line.contains("WARN") || line.contains("ERROR") {
                 log.warnings += 1;
             }
-            let over = line.contains("queue limit reached");
+            let over =
+                line.contains("queue limit reached") || line.contains("memory budget exhausted");
             let slow = line.contains("disconnecting a slow consumer");
             log.over_limit += usize::from(over);
             log.slow_consumer += usize::from(slow);

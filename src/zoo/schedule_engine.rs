@@ -1,7 +1,7 @@
 //! The schedule engine as a column of the detection matrix: the fault's
-//! scenarios (every scenario for the control run) explored by shuttle,
-//! random and PCT schedules alternating, until the ledger or an oracle
-//! objects or the budget is spent.
+//! scenarios (every scenario for the control run) explored by shuttle's
+//! PCT scheduler at depths 3 and 4 alternating, until the ledger or an
+//! oracle objects or the budget is spent.
 
 use super::matrix::{DetectionEngine, Engine, EngineRun};
 use crate::faults::{Fault, FaultSet};
@@ -11,8 +11,13 @@ use std::time::{Duration, Instant};
 /// The schedule engine for the detection matrix.
 pub struct ScheduleEngine;
 
-/// Strategies tried in turn, each for a slice of the budget.
-const STRATEGIES: [Strategy; 2] = [Strategy::Random, Strategy::Pct { depth: 3 }];
+/// Strategies tried in turn, each for a slice of the budget. No uniformly
+/// random scheduler: measured over 5 seeds x 20 000 schedules it never
+/// found the lock-window faults (nanonng-83430191f, nanomq-992557ab,
+/// nanonng-f135bbc6b), which PCT finds in tens to thousands (depth 4 about
+/// twice as fast as depth 3 on nanonng-83430191f); PCT finds the shallow
+/// faults in the first schedule as well.
+const STRATEGIES: [Strategy; 2] = [Strategy::Pct { depth: 3 }, Strategy::Pct { depth: 4 }];
 
 impl DetectionEngine for ScheduleEngine {
     fn engine(&self) -> Engine {

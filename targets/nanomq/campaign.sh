@@ -114,12 +114,18 @@ for state in $states; do
         [ -f "$pki/ca.pem" ] || "$mqtls" certs --out "$pki" >/dev/null
         port=$((20000 + RANDOM % 20000))
         conf="$out/$state-broker.conf"
+        # Every listener on loopback ports of its own: recent nanomq always
+        # starts a wss listener (on 8086 unless told), which fails the start
+        # when anything else holds that port.
         cat >"$conf" <<EOF
 mqtt {
     max_packet_size = 1MB
 }
 listeners.tcp {
     bind = "127.0.0.1:$((port + 1))"
+}
+listeners.wss {
+    bind = "127.0.0.1:$((port + 2))"
 }
 listeners.ssl {
     bind = "127.0.0.1:$port"
