@@ -572,3 +572,34 @@ fn our_client_resolves_the_aliases_and_a_new_connection_starts_without_them() {
     assert_eq!(received(&s, again), [("a/x".into(), "3".into(), None)]);
     clean(s);
 }
+
+/// The broker never accepts an Authentication Method, so an AUTH from a
+/// connected MQTT 5 client is a Protocol Error, said in a DISCONNECT it can
+/// encode (0x8C Bad Authentication Method is not one DISCONNECT may carry).
+#[test]
+fn an_auth_packet_is_a_protocol_error_with_a_disconnect() {
+    let mut s = sim(BrokerConfig::default());
+    let raw = s.connect_raw();
+    s.feed(raw, &raw_connect("a", 0));
+    s.run(10_000);
+    let auth = codec::Auth {
+        reason: codec::ReasonCode::ReAuthenticate,
+        properties: codec::AuthProperties {
+            authentication_method: Some(MqttString::new("SCRAM-SHA-1").unwrap()),
+            ..Default::default()
+        }
+        .into(),
+    };
+    s.feed(raw, &encode(&Packet::Auth(auth)));
+    s.run(10_000);
+    let mut d = codec::FrameDecoder::new(Some(Version::V5), 1 << 20);
+    d.extend(&std::mem::take(&mut s.links[raw].raw_received));
+    let mut reasons = Vec::new();
+    while let Ok(Some(p)) = d.next_packet() {
+        if let Packet::Disconnect(x) = p {
+            reasons.push(x.reason);
+        }
+    }
+    assert_eq!(reasons, [codec::ReasonCode::ProtocolError]);
+    clean(s);
+}

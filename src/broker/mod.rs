@@ -495,11 +495,14 @@ impl Broker {
                 Flow::Continue
             }
             Packet::Disconnect(d) => self.handle_disconnect(conn, p, d),
+            // We never accept an Authentication Method, so any AUTH is a
+            // Protocol Error (MQTT 5 section 4.12; 0x8C cannot close a
+            // session).
             Packet::Auth(_) => self.protocol_error(
                 conn,
                 p,
-                ReasonCode::BadAuthenticationMethod,
-                "AUTH without an authentication method",
+                ReasonCode::ProtocolError,
+                "AUTH without an authentication method in CONNECT",
             ),
             other => self.protocol_error(
                 conn,
@@ -549,8 +552,16 @@ impl Broker {
         lock(&self.state).stats.protocol_errors += 1;
         if p.version == Some(Version::V5) {
             if p.client_id.is_some() {
+                // A code DISCONNECT cannot carry (a CONNECT-only one, from a
+                // second CONNECT that does not decode) is a Protocol Error
+                // once connected.
+                let reason = if ReasonCode::allowed_in(PacketType::Disconnect).contains(&code) {
+                    code
+                } else {
+                    ReasonCode::ProtocolError
+                };
                 let d = Disconnect {
-                    reason: code,
+                    reason,
                     ..Default::default()
                 };
                 self.send(

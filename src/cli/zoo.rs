@@ -100,13 +100,18 @@ pub fn run_matrix(faults: &[Fault], budget: Duration) -> Matrix {
     })
 }
 
-/// Adds the loom column from a saved `cargo test --features loom` output.
+/// Adds the loom column from a saved `cargo test --features loom` output,
+/// for the rows the matrix has (a `--fault` run has only those).
 pub fn add_loom(matrix: &mut Matrix, path: &std::path::Path) -> Result<(), CliError> {
     let text = std::fs::read_to_string(path).map_err(|source| CliError::Read {
         what: path.display().to_string(),
         source,
     })?;
-    matrix.add(Engine::Loom, loom_results::cells(&text));
+    let cells = loom_results::cells(&text)
+        .into_iter()
+        .filter(|c| matrix.cells.iter().any(|m| m.fault == c.fault))
+        .collect();
+    matrix.add(Engine::Loom, cells);
     Ok(())
 }
 
