@@ -471,9 +471,11 @@ on_stop_signal(int sig)
  * such as mqtls' lsan_on_signal) or, if nobody, kills the process: the exit
  * status still says "stopped". The exit's report is written here too,
  * because by the time atexit handlers run, the exiting thread's
- * thread-locals are gone. */
+ * thread-locals are gone. Its name ends in `_thread` so that the hostile
+ * peers' stuck analysis (src/hostile/stuck.rs) takes it for the idle
+ * worker it is, not for the place a stuck target waits. */
 static void *
-reporter(void *arg)
+mqtls_shim_reporter_thread(void *arg)
 {
 	unsigned char b;
 	(void) arg;
@@ -545,7 +547,7 @@ mqtls_shim_install(void)
 		pthread_attr_init(&attr);
 		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 		reporter_running =
-		    pthread_create(&reporter_thread, &attr, reporter, NULL) == 0;
+		    pthread_create(&reporter_thread, &attr, mqtls_shim_reporter_thread, NULL) == 0;
 		pthread_attr_destroy(&attr);
 	}
 	atexit(at_exit);

@@ -296,4 +296,43 @@ mod tests {
         let env = environment(&[("A".into(), "1".into())], &path);
         assert_eq!(env[1].0, "MQTLS_SHIM_REPORT");
     }
+
+    /// The shim's reporter thread waits for a stop signal all the target's
+    /// life; the stuck analysis must take it for the idle worker it is. It
+    /// once named a stuck `nanomq_cli` (recent, suback-bad-codes) after it,
+    /// `STUCK stuck | waiting: reporter`, instead of its main thread.
+    #[test]
+    fn the_shims_reporter_thread_is_idle_to_the_stuck_analysis() {
+        use super::super::finding::FrameFilter;
+        use super::super::stuck::{waiter, waiting_threads};
+        let wraps = include_str!("../../shim/c/wraps.c");
+        assert!(wraps.contains("\nmqtls_shim_reporter_thread(void *arg)\n"));
+        // From that run's `thread apply all bt`, the reporter renamed.
+        let bt = r#"Thread 3 (Thread 0x7f3c9a7fe6c0 (LWP 21595) "mqtls-shim"):
+#0  __GI___libc_read (nbytes=1, buf=0x7f3c9a7fd9ff, fd=7) at ../sysdeps/unix/sysv/linux/read.c:26
+#1  __GI___libc_read (fd=7, buf=0x7f3c9a7fd9ff, nbytes=1) at ../sysdeps/unix/sysv/linux/read.c:24
+#2  0x00007f3c9da4bfef in __interceptor_read (fd=<optimized out>, ptr=0x7f3c9a7fd9ff, count=<optimized out>) at ../../../../src/libsanitizer/sanitizer_common/sanitizer_common_interceptors.inc:1024
+#3  0x0000564454ce4d24 in mqtls_shim_reporter_thread (arg=<optimized out>) at c/wraps.c:482
+#4  0x00007f3c9d0a71f5 in start_thread (arg=<optimized out>) at ./nptl/pthread_create.c:442
+#5  0x00007f3c9d1278ec in clone3 () at ../sysdeps/unix/sysv/linux/x86_64/clone3.S:81
+
+Thread 1 (Thread 0x7f3c9d83efc0 (LWP 21593) "nanomq_cli"):
+#0  0x00007f3c9d0ed545 in __GI___clock_nanosleep (clock_id=clock_id@entry=0, flags=flags@entry=0, req=0x7ffd349133d0, rem=0x7ffd349133d0) at ../sysdeps/unix/sysv/linux/clock_nanosleep.c:48
+#1  0x00007f3c9d0f1e53 in __GI___nanosleep (req=<optimized out>, rem=<optimized out>) at ../sysdeps/unix/sysv/linux/nanosleep.c:25
+#2  0x0000564454a86f5d in nni_msleep (ms=1000) at /src/nng/src/platform/posix/posix_clock.c:99
+#3  0x0000564454a33328 in nng_msleep (dur=1000) at /src/nng/src/nng.c:2688
+#4  0x0000564454a0567f in client (argc=11, argv=0x7ffd34913638, type=SUB) at /src/nanomq_cli/client.c:1908
+#5  0x0000564454a056d7 in subscribe_start (argc=11, argv=0x7ffd34913638) at /src/nanomq_cli/client.c:1946
+#6  0x0000564454a07039 in main (argc=11, argv=0x7ffd34913638) at /src/nanomq_cli/main.c:120
+"#;
+        let threads = waiting_threads(bt);
+        assert_eq!(threads.len(), 1, "{threads:#?}");
+        assert!(threads[0].heading.starts_with("Thread 1 "));
+        let (_, names) = waiter(&threads, &FrameFilter::default(), 2).unwrap();
+        assert_eq!(names, "client > subscribe_start");
+        // The name it had before would have been taken for the waiter.
+        let old = bt.replace("mqtls_shim_reporter_thread", "reporter");
+        let (_, names) = waiter(&waiting_threads(&old), &FrameFilter::default(), 2).unwrap();
+        assert_eq!(names, "reporter");
+    }
 }
