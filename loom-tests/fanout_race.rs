@@ -21,23 +21,14 @@
 mod common;
 
 use common::{
-    Checked, clean_promises, connect_bytes, detected_broken, drain, drain_packets, join,
-    persistent_connect_bytes, publish_bytes, spawn, subscribe_bytes, unsubscribe_bytes,
+    Checked, broker, clean_promises, connect_bytes, detected_broken, drain, drain_packets, join,
+    persistent_connect_bytes, publish_bytes, publishes, spawn, subscribe_bytes, unsubscribe_bytes,
 };
-use mqtls_harness::broker::{Broker, BrokerConfig, Conn};
+use mqtls_harness::broker::{Broker, Conn};
 use mqtls_harness::codec::{Packet, QoS};
 use mqtls_harness::faults::{Fault, FaultSet};
-use mqtls_harness::ledger::{Ledger, Mode, set_actor};
+use mqtls_harness::ledger::set_actor;
 use mqtls_harness::sync::Arc;
-
-fn broker(faults: FaultSet) -> (Arc<Ledger>, Arc<Broker>) {
-    let ledger = Ledger::new(Mode::Full);
-    let cfg = BrokerConfig {
-        faults,
-        ..Default::default()
-    };
-    (ledger.clone(), Arc::new(Broker::new(ledger, cfg)))
-}
 
 fn connected(b: &Broker, connect: &[u8], filter: Option<(&str, QoS)>) -> Arc<Conn> {
     let c = b.accept(0, None);
@@ -47,13 +38,6 @@ fn connected(b: &Broker, connect: &[u8], filter: Option<(&str, QoS)>) -> Arc<Con
     }
     drain(&c.outbox);
     c
-}
-
-fn publishes(packets: &[Packet]) -> usize {
-    packets
-        .iter()
-        .filter(|p| matches!(p, Packet::Publish(_)))
-        .count()
 }
 
 fn fanout_vs_unsubscribe(faults: FaultSet) -> Checked {

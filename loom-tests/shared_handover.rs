@@ -13,22 +13,15 @@
 mod common;
 
 use common::{
-    Checked, Expect, ack_bytes, clean_promises, connect_bytes, detected, drain, drain_packets,
-    join, publish_bytes, spawn, subscribe_bytes,
+    Checked, Expect, ack_bytes, broker, clean_promises, connect_bytes, detected, drain,
+    drain_packets, join, publish_bytes, publishes, spawn, subscribe_bytes,
 };
-use mqtls_harness::broker::{Broker, BrokerConfig, Conn, Flow};
+use mqtls_harness::broker::{Broker, Conn, Flow};
 use mqtls_harness::codec::{Packet, QoS};
 use mqtls_harness::faults::{Fault, FaultSet};
-use mqtls_harness::ledger::{Ledger, Mode, ViolationKind, set_actor};
+use mqtls_harness::ledger::{ViolationKind, set_actor};
 use mqtls_harness::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-
-fn publishes(packets: &[Packet]) -> usize {
-    packets
-        .iter()
-        .filter(|p| matches!(p, Packet::Publish(_)))
-        .count()
-}
 
 fn member(b: &Broker, id: &str) -> Arc<Conn> {
     let c = b.accept(0, None);
@@ -40,12 +33,7 @@ fn member(b: &Broker, id: &str) -> Arc<Conn> {
 
 fn handover_vs_puback(faults: FaultSet) -> Checked {
     set_actor("main");
-    let ledger = Ledger::new(Mode::Full);
-    let cfg = BrokerConfig {
-        faults,
-        ..Default::default()
-    };
-    let b = Arc::new(Broker::new(ledger.clone(), cfg));
+    let (ledger, b) = broker(faults);
     let a = member(&b, "a");
     let m = member(&b, "b");
     let p = b.accept(0, None);

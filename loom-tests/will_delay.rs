@@ -19,13 +19,13 @@
 mod common;
 
 use common::{
-    Checked, Expect, clean_promises, connect_bytes, detected, drain, drain_packets,
-    drain_packets_in, join, mqtt5_connect_bytes, spawn, subscribe_bytes,
+    Checked, Expect, broker, clean_promises, connect_bytes, detected, drain, drain_packets,
+    drain_packets_in, join, mqtt5_connect_bytes, publishes, spawn, subscribe_bytes,
 };
-use mqtls_harness::broker::{Broker, BrokerConfig, Conn};
+use mqtls_harness::broker::Conn;
 use mqtls_harness::codec::{Packet, QoS, Version};
 use mqtls_harness::faults::{Fault, FaultSet};
-use mqtls_harness::ledger::{Ledger, Mode, ViolationKind, set_actor};
+use mqtls_harness::ledger::{ViolationKind, set_actor};
 use mqtls_harness::sync::Arc;
 
 /// The client's delayed will, its delay and session expiry, and when (ms
@@ -40,21 +40,9 @@ struct Race {
     session_present: bool,
 }
 
-fn publishes(packets: &[Packet]) -> usize {
-    packets
-        .iter()
-        .filter(|p| matches!(p, Packet::Publish(_)))
-        .count()
-}
-
 fn timer_vs_reconnect(race: &Race, faults: FaultSet) -> Checked {
     set_actor("main");
-    let ledger = Ledger::new(Mode::Full);
-    let cfg = BrokerConfig {
-        faults,
-        ..Default::default()
-    };
-    let b = Arc::new(Broker::new(ledger.clone(), cfg));
+    let (ledger, b) = broker(faults);
     let watcher = b.accept(0, None);
     let _ = b.on_bytes(&watcher, &connect_bytes("watcher"), 0);
     let _ = b.on_bytes(&watcher, &subscribe_bytes(1, "w/#", QoS::AtMostOnce), 0);

@@ -14,24 +14,13 @@
 mod common;
 
 use common::{
-    Expect, clean, connect_bytes, detected, drain, join, publish_bytes, spawn, subscribe_bytes,
-    write_one,
+    Expect, broker, clean, connect_bytes, detected, drain, join, publish_bytes, spawn,
+    subscribe_bytes, write_one,
 };
-use mqtls_harness::broker::{Broker, BrokerConfig};
 use mqtls_harness::codec::QoS;
 use mqtls_harness::faults::{Fault, FaultSet};
 use mqtls_harness::kernels::outbox::WriteResult;
-use mqtls_harness::ledger::{Audit, Ledger, Mode, ViolationKind, set_actor};
-use mqtls_harness::sync::Arc;
-
-fn broker(faults: FaultSet) -> (Arc<Ledger>, Arc<Broker>) {
-    let ledger = Ledger::new(Mode::Full);
-    let cfg = BrokerConfig {
-        faults,
-        ..Default::default()
-    };
-    (ledger.clone(), Arc::new(Broker::new(ledger, cfg)))
-}
+use mqtls_harness::ledger::{Audit, ViolationKind, set_actor};
 
 /// The CONNACK's write races the connection's teardown.
 fn connack_write_vs_close(faults: FaultSet) -> Audit {

@@ -127,3 +127,63 @@ fn truncated_stream_is_reported_at_finish() {
         })
     );
 }
+
+/// A chunk far longer than the decoder scans ahead of the reader (a
+/// megabyte of PUBLISH or 120 KB of PUBACK, then a bad header): every
+/// packet before the bad one
+/// still comes out, in order, and the bad header gets the error and offset
+/// it gets inside the scanned window, whether it lies inside or past it.
+#[test]
+fn a_bad_header_past_the_scan_window_gets_the_same_error() {
+    let mut one = BytesMut::new();
+    let mut p = codec::Publish::new(
+        codec::MqttString::new("sensors/7").unwrap(),
+        Bytes::from(vec![b'x'; 1000]),
+    );
+    p.qos = codec::QoS::AtLeastOnce;
+    p.packet_id = 7;
+    codec::encode(&Packet::Publish(p), Version::V311, &mut one).unwrap();
+    // PUBACKs are decoded in place, PUBLISH cut: both ways past the window.
+    let mut puback = BytesMut::new();
+    codec::encode(
+        &Packet::Puback(codec::PubResponse::new(7)),
+        Version::V311,
+        &mut puback,
+    )
+    .unwrap();
+    for (one, frames) in [(&one, 3), (&one, 1000), (&puback, 30_000)] {
+        let good = one.repeat(frames);
+        let max = 4096;
+        // An oversize PUBLISH header, and a Remaining Length of five bytes.
+        let cases = [
+            (
+                &[0x30, 0xff, 0x7f][..],
+                codec::CodecError::PacketTooLarge {
+                    offset: good.len(),
+                    size: 3 + 0x3fff,
+                    max,
+                },
+            ),
+            (
+                &[0x30, 0xff, 0xff, 0xff, 0xff, 0x01][..],
+                codec::CodecError::VarIntTooLong {
+                    offset: good.len() + 1,
+                    what: "remaining length",
+                },
+            ),
+        ];
+        for (bad, error) in cases {
+            let mut d = FrameDecoder::new(Some(Version::V311), max);
+            d.extend(&[&good[..], bad].concat());
+            for i in 0..frames {
+                assert!(matches!(d.next_packet(), Ok(Some(_))), "{frames}: {i}");
+            }
+            assert_eq!(d.next_packet(), Err(error.clone()), "{frames}");
+            assert_eq!(
+                d.next_packet(),
+                Err(error),
+                "{frames}: the stream stays dead"
+            );
+        }
+    }
+}

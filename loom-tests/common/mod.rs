@@ -14,6 +14,7 @@
 #![allow(dead_code)] // each test file uses the part it needs
 
 use bytes::{Bytes, BytesMut};
+use mqtls_harness::broker::{Broker, BrokerConfig};
 use mqtls_harness::codec::{
     self, AckProperties, Connect, MqttString, Packet, Publish, QoS, ReasonCode, Suback, Subscribe,
     Subscription, SubscriptionOptions, Version,
@@ -21,7 +22,7 @@ use mqtls_harness::codec::{
 use mqtls_harness::faults::{Fault, FaultSet};
 use mqtls_harness::kernels::frame::{OutFrame, encode_job};
 use mqtls_harness::kernels::outbox::{Outbox, WriteResult};
-use mqtls_harness::ledger::{Audit, Violation, ViolationKind};
+use mqtls_harness::ledger::{Audit, Ledger, Mode, Violation, ViolationKind};
 use std::sync::Mutex as StdMutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Instant;
@@ -427,4 +428,30 @@ pub fn mqtt5_connect_bytes(
         })),
         Version::V5,
     )
+}
+
+/// A broker with `faults` on, recording into its own full-mode ledger.
+pub fn broker(
+    faults: FaultSet,
+) -> (
+    mqtls_harness::sync::Arc<Ledger>,
+    mqtls_harness::sync::Arc<Broker>,
+) {
+    let ledger = Ledger::new(Mode::Full);
+    let cfg = BrokerConfig {
+        faults,
+        ..Default::default()
+    };
+    (
+        ledger.clone(),
+        mqtls_harness::sync::Arc::new(Broker::new(ledger, cfg)),
+    )
+}
+
+/// How many of `packets` are PUBLISH packets.
+pub fn publishes(packets: &[Packet]) -> usize {
+    packets
+        .iter()
+        .filter(|p| matches!(p, Packet::Publish(_)))
+        .count()
 }

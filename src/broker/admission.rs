@@ -356,7 +356,8 @@ impl Broker {
         }
     }
 
-    /// The timer's part: ends the episodes of sessions that caught up, and
+    /// The timer's part: ends the budget's episode once it is back under
+    /// half and the episodes of sessions that caught up, and
     /// returns the connections of consumers over their limit for longer
     /// than `slow_consumer_ms`, marked closing (MQTT 5 ones told with a
     /// DISCONNECT, Quota exceeded). Their sessions stay as any

@@ -54,7 +54,9 @@ mod disconnect;
 mod error;
 mod frame;
 mod header;
+mod in_place;
 mod json;
+mod one_pass;
 mod properties;
 mod property_box;
 mod publish;
@@ -66,6 +68,7 @@ mod subscribe;
 pub mod topic;
 mod unsuback;
 mod unsubscribe;
+mod utf8;
 mod write;
 
 pub use ack::PubResponse;
@@ -509,6 +512,19 @@ pub fn encode(packet: &Packet, version: Version, out: &mut BytesMut) -> Result<(
     if let Packet::Publish(p) = packet {
         return p.encode_packet(version, out);
     }
+    if one_pass::encode(packet, version, out) {
+        return Ok(());
+    }
+    encode_general(packet, version, out)
+}
+
+/// [`encode`] for every packet: a counting pass for the Remaining Length,
+/// then the writing pass.
+pub(crate) fn encode_general(
+    packet: &Packet,
+    version: Version,
+    out: &mut BytesMut,
+) -> Result<(), CodecError> {
     let mut c = Counter::default();
     let byte1 = packet.encode_body(version, &mut c)?;
     let rl = remaining_length(c.0)?;

@@ -11,9 +11,9 @@ use super::property_box::{PropertyBox, PropertySet};
 use super::read::Reader;
 use super::string::MqttString;
 use super::topic::NameField;
-use super::write::{Counter, Sink};
+use super::write::{Counter, Sink, put_varint};
 use super::{CodecError, PacketType, QoS, Version, json, spec};
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Buf, BufMut, Bytes, BytesMut};
 use serde::Serialize;
 
 const PT: PacketType = PacketType::Publish;
@@ -133,7 +133,7 @@ impl Publish {
         })
     }
 
-    /// The common PUBLISH (a topic that [`MqttString::plain_topic_name`]
+    /// The common PUBLISH (a topic that [`MqttString::valid_topic_name`]
     /// accepts, no properties) decoded from the frame it owns: the payload
     /// is the frame itself, advanced, so the only new reference is the
     /// topic's. Anything else, errors included, gives the frame back for
@@ -160,7 +160,7 @@ impl Publish {
         };
         let topic_start = header_len + 2;
         let mut pos = topic_start + usize::from(topic_len);
-        let Some(topic) = MqttString::plain_topic_name(&frame, topic_start..pos) else {
+        let Some(topic) = MqttString::valid_topic_name(&frame, topic_start..pos) else {
             return Err(frame);
         };
         let mut packet_id = 0;
@@ -217,7 +217,7 @@ impl Publish {
         }
         let aliased =
             self.topic.is_empty() && v == Version::V5 && self.properties.topic_alias.is_some();
-        if !self.topic.is_plain_topic_name() && !aliased {
+        if !self.topic.is_valid_topic_name() && !aliased {
             topic_name_at(&self.topic, 0, v, NameField::Publish)?;
         }
         if v == Version::V311 && !self.properties.is_empty() {
@@ -249,6 +249,32 @@ impl Publish {
     /// packet (only a non-empty property block is measured first). Writes
     /// nothing on error.
     pub(crate) fn encode_packet(&self, v: Version, out: &mut BytesMut) -> Result<(), CodecError> {
+        // The common PUBLISH, without properties: nothing to measure and
+        // no error possible once these hold.
+        let plain = self.properties.is_empty()
+            && match self.qos {
+                QoS::AtMostOnce => self.packet_id == 0 && !self.dup,
+                _ => self.packet_id != 0,
+            }
+            && self.topic.is_valid_topic_name()
+            && self.payload.len() < (1 << 27);
+        if plain {
+            let id_len = if self.qos == QoS::AtMostOnce { 0 } else { 2 };
+            let body = 2 + self.topic.len() + id_len + usize::from(v == Version::V5);
+            let rl = (body + self.payload.len()) as u32;
+            out.reserve(5 + body + self.payload.len());
+            out.put_u8(((PT as u8) << 4) | self.flags());
+            put_varint(out, rl);
+            out.string(&self.topic);
+            if id_len != 0 {
+                out.put_u16(self.packet_id);
+            }
+            if v == Version::V5 {
+                out.put_u8(0);
+            }
+            out.put_slice(&self.payload);
+            return Ok(());
+        }
         self.check_encodable(v)?;
         let properties = match v {
             Version::V311 => None,
@@ -275,11 +301,15 @@ impl Publish {
             if id_len != 0 {
                 out.u16(self.packet_id);
             }
-            if let Some(n) = properties {
-                out.varint(n, PT, "property length")?;
-                self.properties.emit(out, PT)?;
+            match properties {
+                Some(0) => out.u8(0),
+                Some(n) => {
+                    out.varint(n, PT, "property length")?;
+                    self.properties.emit(out, PT)?;
+                }
+                None => {}
             }
-            out.put(&self.payload);
+            Sink::put(out, &self.payload);
             Ok(())
         })();
         if written.is_err() {

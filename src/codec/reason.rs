@@ -231,7 +231,68 @@ const SUBACK_V311: &[ReasonCode] = &[
     R::UnspecifiedError,
 ];
 
+/// A set of code bytes, one bit per value, for a lookup in place of a
+/// search of the tables above.
+#[derive(Clone, Copy)]
+struct CodeSet([u64; 4]);
+
+impl CodeSet {
+    const fn of(codes: &[ReasonCode]) -> Self {
+        let mut bits = [0u64; 4];
+        let mut i = 0;
+        while i < codes.len() {
+            let b = codes[i] as u8 as usize;
+            bits[b / 64] |= 1 << (b % 64);
+            i += 1;
+        }
+        CodeSet(bits)
+    }
+
+    #[inline]
+    fn contains(self, b: u8) -> bool {
+        let b = usize::from(b);
+        self.0.get(b / 64).is_some_and(|w| w & (1 << (b % 64)) != 0)
+    }
+}
+
+const SET_CONNACK: CodeSet = CodeSet::of(CONNACK);
+const SET_PUBACK: CodeSet = CodeSet::of(PUBACK);
+const SET_PUBREL: CodeSet = CodeSet::of(PUBREL);
+const SET_SUBACK: CodeSet = CodeSet::of(SUBACK);
+const SET_UNSUBACK: CodeSet = CodeSet::of(UNSUBACK);
+const SET_DISCONNECT: CodeSet = CodeSet::of(DISCONNECT);
+const SET_AUTH: CodeSet = CodeSet::of(AUTH);
+const SET_SUBACK_V311: CodeSet = CodeSet::of(SUBACK_V311);
+const SET_SUCCESS: CodeSet = CodeSet::of(&[R::Success]);
+const SET_NONE: CodeSet = CodeSet::of(&[]);
+
+/// The code bytes `packet_type` may carry in `version` (3.1.1 CONNACK,
+/// whose return codes are not the MQTT 5 bytes, excepted).
+#[inline]
+fn code_set(packet_type: PacketType, version: Version) -> CodeSet {
+    match (version, packet_type) {
+        (Version::V311, PacketType::Suback) => SET_SUBACK_V311,
+        (Version::V311, PacketType::Connack) => SET_NONE,
+        (Version::V311, _) => SET_SUCCESS,
+        (Version::V5, PacketType::Connack) => SET_CONNACK,
+        (Version::V5, PacketType::Puback | PacketType::Pubrec) => SET_PUBACK,
+        (Version::V5, PacketType::Pubrel | PacketType::Pubcomp) => SET_PUBREL,
+        (Version::V5, PacketType::Suback) => SET_SUBACK,
+        (Version::V5, PacketType::Unsuback) => SET_UNSUBACK,
+        (Version::V5, PacketType::Disconnect) => SET_DISCONNECT,
+        (Version::V5, PacketType::Auth) => SET_AUTH,
+        (Version::V5, _) => SET_NONE,
+    }
+}
+
 impl ReasonCode {
+    /// True if `packet_type` may carry this code in `version` with its MQTT
+    /// 5 byte on the wire (everything but the 3.1.1 CONNACK).
+    #[inline]
+    pub(crate) fn is_wire_byte_in(self, packet_type: PacketType, version: Version) -> bool {
+        code_set(packet_type, version).contains(self.as_u8())
+    }
+
     /// The MQTT 5 byte.
     pub fn as_u8(self) -> u8 {
         self as u8
@@ -301,14 +362,10 @@ impl ReasonCode {
             (Version::V311, PacketType::Connack) => {
                 CONNACK_V311.get(usize::from(b)).copied().ok_or_else(bad)
             }
-            (Version::V311, PacketType::Suback) => match b {
-                0x00..=0x02 | 0x80 => ReasonCode::from_u8(b).ok_or_else(bad),
-                _ => Err(bad()),
-            },
-            _ => match ReasonCode::from_u8(b) {
-                Some(code) if Self::allowed_in(packet_type).contains(&code) => Ok(code),
-                _ => Err(bad()),
-            },
+            _ if code_set(packet_type, version).contains(b) => {
+                ReasonCode::from_u8(b).ok_or_else(bad)
+            }
+            _ => Err(bad()),
         }
     }
 

@@ -5,7 +5,7 @@ use super::properties::{
 };
 use super::read::Reader;
 use super::string::MqttString;
-use super::subscribe::{filter_at, request_packet_id};
+use super::subscribe::{filter_at, is_plain_filter, request_packet_id};
 use super::write::Sink;
 use super::{CodecError, PacketType, Version};
 use serde::Serialize;
@@ -56,7 +56,9 @@ impl Unsubscribe {
         while !r.is_empty() {
             let at = r.pos() + 2;
             let filter = r.string("topic filter")?;
-            filter_at(&filter, at, v)?;
+            if !is_plain_filter(&filter, v) {
+                filter_at(&filter, at, v)?;
+            }
             filters.push(filter);
         }
         Ok(Unsubscribe {

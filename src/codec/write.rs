@@ -2,7 +2,7 @@
 //! packet before it is written (one code path for both, so the Remaining
 //! Length always matches what is written).
 
-use super::header::{MAX_VARINT, varint_len};
+use super::header::MAX_VARINT;
 use super::string::{MAX_STRING_LEN, MqttString};
 use super::{CodecError, PacketType};
 use bytes::{BufMut, Bytes, BytesMut};
@@ -45,18 +45,16 @@ pub(crate) trait Sink {
                 why: "exceeds 268435455, the largest Variable Byte Integer",
             });
         }
-        let mut buf = [0u8; 4];
-        let n = varint_len(v);
         let mut x = v;
-        for b in buf.iter_mut().take(n) {
-            *b = (x & 0x7f) as u8;
+        loop {
+            let b = (x & 0x7f) as u8;
             x >>= 7;
-            if x > 0 {
-                *b |= 0x80;
+            if x == 0 {
+                self.u8(b);
+                return Ok(());
             }
+            self.u8(b | 0x80);
         }
-        self.put(buf.get(..n).unwrap_or_default());
-        Ok(())
     }
 
     /// Appends a UTF-8 Encoded String (already checked by its type).
@@ -77,6 +75,22 @@ pub(crate) trait Sink {
         self.u16(len);
         self.put(b);
         Ok(())
+    }
+}
+
+/// Appends `v` (at most [`MAX_VARINT`]) as a minimal Variable Byte Integer,
+/// a byte at a time (a slice of computed length would be a `memcpy` call).
+#[inline]
+pub(crate) fn put_varint(out: &mut BytesMut, v: u32) {
+    let mut x = v;
+    loop {
+        let b = (x & 0x7f) as u8;
+        x >>= 7;
+        if x == 0 {
+            out.put_u8(b);
+            return;
+        }
+        out.put_u8(b | 0x80);
     }
 }
 
