@@ -111,4 +111,13 @@ mod tests {
         assert!(b.fits(1 << 40));
         assert_eq!(b.used(), 1 << 40);
     }
+
+    // The admission policy resumes a paused publisher once `used` is back
+    // under half of `limit` (broker/admission.rs): a wrong limit there
+    // either never pauses or never resumes.
+    #[test]
+    fn the_limit_reads_back_and_zero_reads_as_unlimited() {
+        assert_eq!(MemoryBudget::new(100).limit(), 100);
+        assert_eq!(MemoryBudget::new(0).limit(), usize::MAX);
+    }
 }

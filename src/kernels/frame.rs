@@ -149,3 +149,88 @@ pub fn msg_kind(pt: PacketType) -> MsgKind {
         PacketType::Auth => MsgKind::Auth,
     }
 }
+
+#[cfg(all(test, not(feature = "loom")))]
+mod tests {
+    use super::*;
+    use crate::faults::FaultSet;
+    use crate::kernels::outbox::{Entry, Outbox, WriteResult};
+    use crate::ledger::{Ledger, Mode};
+    use bytes::Bytes;
+
+    fn delivery(qos: QoS, dup: bool, version: Version) -> Delivery {
+        let topic = MqttString::new("a/b").unwrap();
+        Delivery {
+            meta: StdArc::new(Publish::new(topic, Bytes::new())),
+            qos,
+            packet_id: 7,
+            dup,
+            retain: false,
+            subscription_ids: vec![3, 9],
+            version,
+            expires_at_ms: Some(2_500),
+            message_expiry: None,
+            aliases: None,
+        }
+    }
+
+    /// What the subscriber reads for one delivery, through the outbox and
+    /// the writer's encoder.
+    fn written(d: Delivery) -> Publish {
+        let ledger = Ledger::new(Mode::Full);
+        let version = d.version;
+        let outbox = Outbox::new(FaultSet::NONE, 4);
+        let msg = ledger.alloc(MsgKind::Publish, Bytes::from_static(b"hi"), "test: publish");
+        let frame = OutFrame::Deliver(Box::new(d));
+        outbox.enqueue(Entry::Msg { msg, frame }).unwrap();
+        let job = outbox.start_write().unwrap();
+        let mut out = BytesMut::new();
+        encode_job(&job, &mut out).unwrap();
+        outbox.write_done(job, WriteResult::Complete);
+        assert!(ledger.audit().is_clean());
+        match codec::decode(&out.freeze(), version).unwrap() {
+            Packet::Publish(p) => p,
+            other => panic!("the writer wrote {other:?}"),
+        }
+    }
+
+    // A first delivery with DUP set makes a QoS 1 receiver treat it as a
+    // resend, and DUP on QoS 0 is a protocol error [MQTT-3.3.1-2].
+    #[test]
+    fn dup_only_on_a_resend_and_never_at_qos_0() {
+        let first = written(delivery(QoS::AtLeastOnce, false, Version::V311));
+        assert!(!first.dup);
+        assert_eq!(first.packet_id, 7);
+        assert_eq!(first.payload, Bytes::from_static(b"hi"));
+        assert!(written(delivery(QoS::AtLeastOnce, true, Version::V311)).dup);
+        let qos0 = written(delivery(QoS::AtMostOnce, true, Version::V311));
+        assert!(!qos0.dup);
+        assert_eq!(qos0.packet_id, 0);
+    }
+
+    // A 5.0 subscriber routes by its Subscription Identifiers and learns
+    // what is left of the expiry [MQTT-3.3.4-3, MQTT-3.3.2-6].
+    #[test]
+    fn a_5_0_delivery_carries_its_subscription_ids_and_remaining_expiry() {
+        let mut d = delivery(QoS::AtLeastOnce, false, Version::V5);
+        d.stamp_expiry(1_000);
+        let p = written(d);
+        assert_eq!(p.properties.subscription_identifiers, vec![3, 9]);
+        assert_eq!(p.properties.message_expiry_interval, Some(2));
+    }
+
+    // A delivery expires at its instant, not a millisecond later, and one
+    // that is still deliverable never says 0 seconds left.
+    #[test]
+    fn expiry_is_inclusive_and_rounds_up() {
+        let mut d = delivery(QoS::AtLeastOnce, false, Version::V5);
+        assert!(!d.expired(2_499));
+        assert!(d.expired(2_500));
+        d.stamp_expiry(2_499);
+        assert_eq!(d.message_expiry, Some(1));
+        d.expires_at_ms = None;
+        assert!(!d.expired(u64::MAX));
+        d.stamp_expiry(0);
+        assert_eq!(d.message_expiry, None);
+    }
+}
