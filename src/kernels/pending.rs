@@ -273,3 +273,76 @@ impl Pending {
         true
     }
 }
+
+#[cfg(all(test, not(feature = "loom")))]
+mod tests {
+    use super::*;
+    use crate::ledger::{Ledger, Mode, MsgKind, OpKind};
+    use bytes::Bytes;
+
+    /// A parked publish holding its request's reference, like the client's.
+    fn park(ledger: &Ledger, pending: &Pending, pid: u16) -> Op {
+        let op = ledger.begin_op(OpKind::Publish, "test: publish");
+        let m = ledger.alloc(MsgKind::Publish, Bytes::from_static(b"p"), "test: publish");
+        assert!(op.set_msg(m, "test: park").is_none());
+        pending.park(pid, op.clone(), None).unwrap();
+        op
+    }
+
+    // The reconnect's resend reads the stage to choose PUBLISH or PUBREL
+    // (MQTT-4.4.0-1); a QoS 2 publish is parked until its PUBCOMP.
+    #[test]
+    fn a_pubrec_moves_a_qos_2_publish_to_the_pubcomp_stage() {
+        let ledger = Ledger::new(Mode::Full);
+        let pending = Pending::new(FaultSet::NONE);
+        assert!(pending.is_empty());
+        let op = park(&ledger, &pending, 5);
+        assert_eq!(pending.stage(5), Some(Stage::Ack));
+        assert!(matches!(pending.ack(5, None, true), AckResult::Advanced));
+        assert_eq!(pending.stage(5), Some(Stage::Pubcomp));
+        assert!(!pending.is_empty() && !op.is_finished());
+        assert!(matches!(pending.ack(5, None, false), AckResult::Finished));
+        assert_eq!(pending.stage(5), None);
+        assert!(pending.is_empty());
+        assert_eq!(op.outcome(), Some(Outcome::Success));
+        assert!(ledger.audit().is_clean());
+    }
+
+    // Every way out other than the acknowledgement (the timer, the caller's
+    // cancel, a refused send, the close) takes the op out of the table,
+    // finishes it with its own outcome and releases the request: each one is
+    // a path where NanoNNG leaked or double-finished (ZOO.md).
+    #[test]
+    fn each_way_out_finishes_once_with_its_outcome() {
+        let ledger = Ledger::new(Mode::Full);
+        let pending = Pending::new(FaultSet::NONE);
+        let timed = park(&ledger, &pending, 1);
+        let canceled = park(&ledger, &pending, 2);
+        let failed = park(&ledger, &pending, 3);
+        let closed = park(&ledger, &pending, 4);
+        let kept = park(&ledger, &pending, 5);
+
+        let mut seen = Vec::new();
+        pending.for_each(|pid, p| seen.push((pid, p.op.id())));
+        let ids = [&timed, &canceled, &failed, &closed, &kept].map(|op| op.id());
+        assert_eq!(seen, (1..=5).zip(ids).collect::<Vec<_>>());
+
+        assert!(pending.time_out(1) && !pending.time_out(1));
+        assert!(pending.cancel(&canceled) && !pending.cancel(&canceled));
+        assert!(pending.fail(3, Outcome::Failed("refused".into()), "test: fail"));
+        assert!(!pending.fail(3, Outcome::Canceled, "test: fail"));
+        pending.close(|p| p.op.id() == kept.id());
+        assert_eq!(pending.len(), 1);
+        assert_eq!(pending.stage(5), Some(Stage::Ack));
+
+        assert_eq!(timed.outcome(), Some(Outcome::TimedOut));
+        assert_eq!(canceled.outcome(), Some(Outcome::Canceled));
+        assert_eq!(failed.outcome(), Some(Outcome::Failed("refused".into())));
+        assert_eq!(closed.outcome(), Some(Outcome::Closed));
+        assert!(!kept.is_finished());
+        assert_eq!(ledger.releases_at("test: fail"), 1);
+        assert_eq!(ledger.releases_at("close: pending flush"), 1);
+        pending.close(|_| false);
+        assert!(ledger.audit().is_clean());
+    }
+}
