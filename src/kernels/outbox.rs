@@ -510,6 +510,53 @@ mod tests {
         assert!(ledger.audit().is_clean());
     }
 
+    // One write at a time per connection: a second start while the first is
+    // in flight would replace the message in the write slot and release it
+    // while the transport still reads it: the use-after-free of nanonng-230
+    // (a slot released without clearing), reached another way.
+    #[test]
+    fn no_second_write_starts_while_one_is_in_flight() {
+        let ledger = Ledger::new(Mode::Full);
+        let outbox: Outbox<()> = Outbox::new(FaultSet::NONE, 8);
+        outbox.enqueue(entry(&ledger, 1)).unwrap();
+        outbox.enqueue(entry(&ledger, 2)).unwrap();
+        let first = outbox.start_write().unwrap();
+        assert!(outbox.start_write().is_none());
+        assert_eq!(outbox.queued(), 1);
+        assert_eq!(first.data().unwrap().len(), 1);
+        outbox.write_done(first, WriteResult::Complete);
+        let second = outbox.start_write().unwrap();
+        assert_eq!(second.data().unwrap().len(), 2);
+        outbox.write_done(second, WriteResult::Complete);
+        outbox.close();
+        assert!(ledger.audit().is_clean());
+    }
+
+    // Message expiry discards the queued deliveries that expired and keeps
+    // the rest (the broker's `expire`); the writer's drain ends on an idle
+    // outbox, so one that reads idle too early drops what is left to write.
+    #[test]
+    fn discard_takes_only_the_stale_entries_and_idle_means_nothing_left() {
+        let ledger = Ledger::new(Mode::Full);
+        let outbox: Outbox<bool> = Outbox::new(FaultSet::NONE, 8);
+        assert!(outbox.is_idle() && !outbox.is_closed());
+        for stale in [true, false, true] {
+            let msg = ledger.alloc(MsgKind::Publish, Bytes::new(), "test: publish");
+            outbox.enqueue(Entry::Msg { msg, frame: stale }).unwrap();
+        }
+        assert!(!outbox.is_idle());
+        assert_eq!(outbox.discard_queued(|stale| *stale, "test: discard"), 2);
+        assert_eq!(outbox.queued(), 1);
+        let job = outbox.start_write().unwrap();
+        assert!(!*job.frame());
+        assert!(!outbox.is_idle(), "a write is in flight");
+        outbox.write_done(job, WriteResult::Complete);
+        assert!(outbox.is_idle());
+        outbox.close();
+        assert!(outbox.is_closed());
+        assert!(ledger.audit().is_clean());
+    }
+
     // The queue policy sheds by these counts (broker/limits.rs); a count
     // that is not given back when an entry leaves by the write, a discard
     // or a drop makes the policy shed a consumer that is keeping up.
