@@ -102,6 +102,18 @@ pub(crate) fn is_well_formed(s: &[u8]) -> bool {
     state & 63 == ACCEPT
 }
 
+/// True if the 32 bytes of `s` are well-formed UTF-8: the loop has a
+/// fixed count, so it is unrolled and has no exit to mispredict (the caller
+/// pads a shorter string with ASCII).
+#[inline]
+pub(crate) fn is_well_formed_32(s: &[u8; 32]) -> bool {
+    let mut state = ACCEPT;
+    for &b in s {
+        state = TABLE[usize::from(b)].wrapping_shr(state as u32);
+    }
+    state & 63 == ACCEPT
+}
+
 #[cfg(all(test, not(feature = "loom")))]
 mod tests {
     use super::*;
