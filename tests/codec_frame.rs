@@ -187,3 +187,60 @@ fn a_bad_header_past_the_scan_window_gets_the_same_error() {
         }
     }
 }
+
+/// A PUBLISH decoded in the stream, where its topic check reads on into
+/// the next frame, against the same frame decoded alone: every topic of up
+/// to 72 bytes with a NUL, a wildcard, a stray or cut multi-byte character
+/// at its end, followed by a frame whose first bytes would complete or
+/// hide the flaw, gives the same packet or the same error.
+#[test]
+fn a_publish_topic_is_judged_by_its_own_bytes_only() {
+    let mut topics: Vec<Vec<u8>> = Vec::new();
+    for len in 1..=72usize {
+        let plain: Vec<u8> = (0..len).map(|i| b"ab/c"[i % 4]).collect();
+        topics.push(plain.clone());
+        for last in [
+            &[0u8][..],
+            b"+",
+            b"#",
+            b"\xc3",
+            b"\xe6\x97",
+            b"\xf0\x9f\x9a",
+            b"\xa9",
+        ] {
+            let mut t = plain.clone();
+            t.truncate(len.saturating_sub(last.len()));
+            t.extend_from_slice(last);
+            topics.push(t);
+        }
+    }
+    // What follows: continuation bytes that would finish a cut character,
+    // a NUL, and an ordinary PINGREQ.
+    let nexts: [&[u8]; 3] = [b"\xa9\xa9\xa9\xa9\x00", b"\x00\x00", b"\xc0\x00"];
+    for v in [Version::V311, Version::V5] {
+        for qos in 0..3u8 {
+            for topic in &topics {
+                let mut frame = vec![0x30 | (qos << 1), 0];
+                frame.extend_from_slice(&(topic.len() as u16).to_be_bytes());
+                frame.extend_from_slice(topic);
+                if qos != 0 {
+                    frame.extend_from_slice(&[0, 7]);
+                }
+                if v == Version::V5 {
+                    frame.push(0);
+                }
+                frame[1] = (frame.len() - 2) as u8;
+                let alone = codec::decode(&Bytes::from(frame.clone()), v);
+                for next in nexts {
+                    let mut wire = frame.clone();
+                    wire.extend_from_slice(next);
+                    wire.extend_from_slice(&[0u8; 80]);
+                    let mut d = FrameDecoder::new(Some(v), 1 << 20);
+                    d.extend(&wire);
+                    let got = d.next_packet().map(|p| p.expect("a whole frame"));
+                    assert_eq!(got, alone, "{v} {}", hex::encode(&wire));
+                }
+            }
+        }
+    }
+}

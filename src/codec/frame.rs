@@ -2,9 +2,8 @@
 //! records deliver them), complete packets come out, partial ones wait.
 
 use super::header::{FixedHeader, parse_fixed_header};
-use super::{
-    CodecError, Packet, PacketType, Publish, Version, decode_frame, decode_owned_frame, in_place,
-};
+use super::publish::Plain;
+use super::{CodecError, Packet, PacketType, Version, decode_frame, decode_owned_frame, in_place};
 use bytes::{Buf, Bytes, BytesMut};
 
 /// Maximum packet size a [`FrameDecoder`] accepts unless told otherwise
@@ -267,12 +266,16 @@ impl FrameDecoder {
                 return Ok(Some(p));
             }
             // The common PUBLISH shares the frame's reference.
+            // Its fields are found in the frozen run before the frame is
+            // cut, so that the topic check can read past the frame's end.
             if publish {
                 let offset = self.base;
-                let frame = self.cut_bytes(len);
-                return match Publish::decode_plain(frame, h.header_len, h.flags(), v) {
-                    Ok(p) => Ok(Some(Packet::Publish(p))),
-                    Err(frame) => match decode_frame(&frame, &h, Some(v)) {
+                self.freeze_next(len);
+                let plain = Plain::parse(&self.ready, len, h.header_len, h.flags(), v);
+                let frame = self.take_frozen(len);
+                return match plain {
+                    Some(p) => Ok(Some(Packet::Publish(p.publish(frame)))),
+                    None => match decode_frame(&frame, &h, Some(v)) {
                         Ok((p, _)) => Ok(Some(p)),
                         Err(e) => Err(self.fail(e.shifted(offset))),
                     },
@@ -354,6 +357,14 @@ impl FrameDecoder {
     /// first, in one split.
     #[inline]
     fn cut_bytes(&mut self, len: usize) -> Bytes {
+        self.freeze_next(len);
+        self.take_frozen(len)
+    }
+
+    /// Makes `ready` start with the next frame, `len` bytes that have all
+    /// arrived: with nothing frozen yet, freezes the frames that have.
+    #[inline]
+    fn freeze_next(&mut self, len: usize) {
         if self.ready.is_empty() {
             self.drop_front(self.start);
             if self.complete < len {
@@ -366,6 +377,12 @@ impl FrameDecoder {
             self.scanned = self.scanned.saturating_sub(run);
             self.complete = self.complete.saturating_sub(run);
         }
+    }
+
+    /// Cuts the next `len` bytes, a frame [`freeze_next`](Self::freeze_next)
+    /// put at the front of `ready`.
+    #[inline]
+    fn take_frozen(&mut self, len: usize) -> Bytes {
         // Only now: `scan` reads `base` as the offset of this frame.
         self.base += len;
         if len == self.ready.len() {

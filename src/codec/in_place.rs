@@ -99,7 +99,13 @@ fn codes(list: &[u8], pt: PacketType, v: Version) -> Option<Vec<ReasonCode>> {
     if list.is_empty() {
         return None;
     }
-    list.iter().map(|b| code(*b, pt, v)).collect()
+    // Sized up front: collecting through `Option` starts from a size hint
+    // of zero and grows.
+    let mut codes = Vec::with_capacity(list.len());
+    for b in list {
+        codes.push(code(*b, pt, v)?);
+    }
+    Some(codes)
 }
 
 /// SUBACK without properties.

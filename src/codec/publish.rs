@@ -9,7 +9,7 @@ use super::properties::{
 };
 use super::property_box::{PropertyBox, PropertySet};
 use super::read::Reader;
-use super::string::MqttString;
+use super::string::{CheckedTopic, MqttString, valid_topic_name_in};
 use super::topic::NameField;
 use super::write::{Counter, Sink, put_varint};
 use super::{CodecError, PacketType, QoS, Version, json, spec};
@@ -133,8 +133,8 @@ impl Publish {
         })
     }
 
-    /// The common PUBLISH (a topic that [`MqttString::valid_topic_name`]
-    /// accepts, no properties) decoded from the frame it owns: the payload
+    /// The common PUBLISH (a topic that is certainly a valid topic name, no
+    /// properties) decoded from the frame it owns: the payload
     /// is the frame itself, advanced, so the only new reference is the
     /// topic's. Anything else, errors included, gives the frame back for
     /// [`decode`](Self::decode), which then reports exactly what it always
@@ -147,48 +147,10 @@ impl Publish {
         flags: u8,
         v: Version,
     ) -> Result<Publish, Bytes> {
-        let (qos, dup) = match QoS::from_u8((flags >> 1) & 0x03) {
-            Some(q) if !(q == QoS::AtMostOnce && flags & 0x08 != 0) => (q, flags & 0x08 != 0),
-            _ => return Err(frame),
-        };
-        let be16 = |at: usize| match frame.get(at..at + 2) {
-            Some(&[a, b]) => Some(u16::from_be_bytes([a, b])),
-            _ => None,
-        };
-        let Some(topic_len) = be16(header_len) else {
-            return Err(frame);
-        };
-        let topic_start = header_len + 2;
-        let mut pos = topic_start + usize::from(topic_len);
-        let Some(topic) = MqttString::valid_topic_name(&frame, topic_start..pos) else {
-            return Err(frame);
-        };
-        let mut packet_id = 0;
-        if qos != QoS::AtMostOnce {
-            match be16(pos) {
-                Some(id) if id != 0 => packet_id = id,
-                _ => return Err(frame),
-            }
-            pos += 2;
+        match Plain::parse(&frame, frame.len(), header_len, flags, v) {
+            Some(p) => Ok(p.publish(frame)),
+            None => Err(frame),
         }
-        if v == Version::V5 {
-            // A property length of zero; anything else takes the full path.
-            if frame.get(pos) != Some(&0) {
-                return Err(frame);
-            }
-            pos += 1;
-        }
-        let mut payload = frame;
-        payload.advance(pos);
-        Ok(Publish {
-            dup,
-            qos,
-            retain: flags & 0x01 != 0,
-            topic,
-            packet_id,
-            payload,
-            properties: PropertyBox::default(),
-        })
     }
 
     /// The fixed header flags nibble.
@@ -316,6 +278,90 @@ impl Publish {
             out.truncate(start);
         }
         written
+    }
+}
+
+/// Where the fields of the common PUBLISH (see [`Publish::decode_plain`])
+/// lie in its frame, found before the frame is cut off the stream buffer.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Plain {
+    flags: u8,
+    qos: QoS,
+    topic: CheckedTopic,
+    packet_id: u16,
+    payload_start: usize,
+}
+
+impl Plain {
+    /// The common PUBLISH at the front of `window`, a frame of `frame_len`
+    /// bytes, possibly followed by more of the stream (which the topic check
+    /// reads ahead into, without looking at it); `None` if it is not one.
+    /// The QoS decides no branch: on streams of mixed QoS each was
+    /// mispredicted about as often as not.
+    #[inline(always)]
+    pub(crate) fn parse(
+        window: &[u8],
+        frame_len: usize,
+        header_len: usize,
+        flags: u8,
+        v: Version,
+    ) -> Option<Plain> {
+        let frame = window.get(..frame_len)?;
+        let qos = QoS::from_u8((flags >> 1) & 0x03)?;
+        if qos == QoS::AtMostOnce && flags & 0x08 != 0 {
+            return None;
+        }
+        let be16 = |at: usize| match frame.get(at..at + 2) {
+            Some(&[a, b]) => Some(u16::from_be_bytes([a, b])),
+            _ => None,
+        };
+        let topic_len = usize::from(be16(header_len)?);
+        let topic_start = header_len + 2;
+        let topic_end = topic_start + topic_len;
+        // 0 where the frame ends first: an error for QoS 1 and 2 either way.
+        let id = be16(topic_end).unwrap_or(0);
+        let has_id = qos != QoS::AtMostOnce;
+        if has_id && id == 0 {
+            return None;
+        }
+        let packet_id = if has_id { id } else { 0 };
+        let mut pos = topic_end + 2 * usize::from(has_id);
+        if v == Version::V5 {
+            // A property length of zero; anything else takes the full path.
+            if frame.get(pos) != Some(&0) {
+                return None;
+            }
+            pos += 1;
+        }
+        if pos > frame_len {
+            return None;
+        }
+        let topic = valid_topic_name_in(window, topic_start, topic_len)?;
+        Some(Plain {
+            flags,
+            qos,
+            topic,
+            packet_id,
+            payload_start: pos,
+        })
+    }
+
+    /// The packet, from `frame`: the frame whose fields `parse` found, cut
+    /// from the stream.
+    #[inline(always)]
+    pub(crate) fn publish(self, frame: Bytes) -> Publish {
+        let topic = MqttString::from_checked(&frame, self.topic);
+        let mut payload = frame;
+        payload.advance(self.payload_start);
+        Publish {
+            dup: self.flags & 0x08 != 0,
+            qos: self.qos,
+            retain: self.flags & 0x01 != 0,
+            topic,
+            packet_id: self.packet_id,
+            payload,
+            properties: PropertyBox::default(),
+        }
     }
 }
 

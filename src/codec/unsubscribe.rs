@@ -52,7 +52,8 @@ impl Unsubscribe {
                 spec: Some("MQTT-3.10.3-2"),
             });
         }
-        let mut filters = Vec::new();
+        // The capacity the first push would give, without the growth path.
+        let mut filters = Vec::with_capacity(4);
         while !r.is_empty() {
             let at = r.pos() + 2;
             let filter = r.string("topic filter")?;

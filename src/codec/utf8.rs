@@ -102,6 +102,24 @@ pub(crate) fn is_well_formed(s: &[u8]) -> bool {
     state & 63 == ACCEPT
 }
 
+/// True if the `N` bytes of `s` are well-formed UTF-8, 8 at a time: the
+/// counts are fixed, so the inner steps are unrolled and no loop exit
+/// depends on the string (the caller pads a shorter one with ASCII).
+#[inline]
+pub(crate) fn is_well_formed_padded<const N: usize>(s: &[u8; N]) -> bool {
+    let (words, tail) = s.as_chunks::<8>();
+    let mut state = ACCEPT;
+    for w in words {
+        for &b in w {
+            state = TABLE[usize::from(b)].wrapping_shr(state as u32);
+        }
+    }
+    for &b in tail {
+        state = TABLE[usize::from(b)].wrapping_shr(state as u32);
+    }
+    state & 63 == ACCEPT
+}
+
 #[cfg(all(test, not(feature = "loom")))]
 mod tests {
     use super::*;
