@@ -308,6 +308,29 @@ mod tests {
         assert!(ledger.audit().is_clean());
     }
 
+    // The keep-alive timer's sweep: an op is due at its deadline, not a
+    // tick later, and one without a deadline waits for its acknowledgement
+    // however long it takes (the schedule engine's nanonng-f135bbc6b scenario
+    // starts from such a timeout).
+    #[test]
+    fn the_timer_expires_what_is_due_and_nothing_else() {
+        let ledger = Ledger::new(Mode::Full);
+        let pending = Pending::new(FaultSet::NONE);
+        let due = ledger.begin_op(OpKind::Publish, "test: publish");
+        pending.park(1, due.clone(), Some(100)).unwrap();
+        let later = ledger.begin_op(OpKind::Publish, "test: publish");
+        pending.park(2, later.clone(), Some(101)).unwrap();
+        let never = park(&ledger, &pending, 3);
+        assert_eq!(pending.expire(99), Vec::<u16>::new());
+        assert_eq!(pending.expire(100), vec![1]);
+        assert_eq!(due.outcome(), Some(Outcome::TimedOut));
+        assert!(!later.is_finished());
+        assert_eq!(pending.expire(u64::MAX), vec![2]);
+        assert!(!never.is_finished());
+        pending.close(|_| false);
+        assert!(ledger.audit().is_clean());
+    }
+
     // Every way out other than the acknowledgement (the timer, the caller's
     // cancel, a refused send, the close) takes the op out of the table,
     // finishes it with its own outcome and releases the request: each one is
