@@ -112,12 +112,16 @@ mod tests {
         assert_eq!(t.name("c"), AliasUse::Topic);
         assert_eq!(t.name("b"), AliasUse::Reuse(2));
         assert_eq!(t.len(), 2);
+        assert!(!t.is_empty());
     }
 
     #[test]
     fn a_receiver_without_aliases_gets_no_table() {
         assert!(AliasTable::for_receiver(None).is_none());
         assert!(AliasTable::for_receiver(Some(0)).is_none());
-        assert!(AliasTable::for_receiver(Some(3)).is_some_and(|t| t.is_empty()));
+        let table = AliasTable::for_receiver(Some(3)).unwrap();
+        assert!(table.is_empty());
+        assert_eq!(table.name("a"), AliasUse::Assign(1));
+        assert_eq!((table.len(), table.is_empty()), (1, false));
     }
 }
