@@ -51,6 +51,20 @@ pub enum Finding {
         /// The packet.
         packet: Box<Packet>,
     },
+    /// The frame decoder read the same bytes into another packet than the
+    /// whole-packet decoder did (its in-place and fast paths must claim only
+    /// what the full decoder decodes the same way).
+    #[error(
+        "codec: the frame decoder and the whole-packet decoder read the same {version} bytes differently\n  whole packet:  {whole:?}\n  frame decoder: {frame:?}"
+    )]
+    DecodersDisagree {
+        /// The version.
+        version: Version,
+        /// What `decode`/`decode_connect` gave.
+        whole: Box<Packet>,
+        /// What the frame decoder gave.
+        frame: Box<Packet>,
+    },
     /// An encoding did not decode back to the packet it came from.
     #[error(
         "codec: {version} round trip changed the packet{}\n  before: {before:?}\n  after:  {after}",
