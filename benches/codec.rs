@@ -210,16 +210,27 @@ fn packets(name: &str, version: Version) -> Vec<Packet> {
 }
 
 fn mix(name: &'static str, version: Version) -> Mix {
-    let packets = packets(name, version);
+    let built = packets(name, version);
     let mut w = BytesMut::new();
-    for p in &packets {
+    for p in &built {
         codec::encode(p, version, &mut w).unwrap();
     }
+    let wire = w.freeze();
+    // Both sides encode packets decoded from the same wire, so both read
+    // their payloads out of one contiguous buffer (built, each of ours
+    // owned an allocation of its own while rumqttc's were decoded).
+    let mut d = FrameDecoder::new(Some(version), MAX);
+    d.extend_owned(BytesMut::from(&wire[..]));
+    let packets: Vec<Packet> = std::iter::from_fn(|| d.next_packet().unwrap()).collect();
+    assert_eq!(
+        packets, built,
+        "{name}: the wire decodes to the packets it was built from"
+    );
     Mix {
         name,
         version,
         packets,
-        wire: w.freeze(),
+        wire,
     }
 }
 
