@@ -217,8 +217,8 @@ fn mix(name: &'static str, version: Version) -> Mix {
     }
     let wire = w.freeze();
     // Both sides encode packets decoded from the same wire, so both read
-    // their payloads out of one contiguous buffer (built, each of ours
-    // owned an allocation of its own while rumqttc's were decoded).
+    // their payloads out of one contiguous buffer (as built, each of our
+    // packets had an allocation of its own, while rumqttc's were decoded).
     let mut d = FrameDecoder::new(Some(version), MAX);
     d.extend_owned(BytesMut::from(&wire[..]));
     let packets: Vec<Packet> = std::iter::from_fn(|| d.next_packet().unwrap()).collect();
