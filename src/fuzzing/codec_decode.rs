@@ -2,7 +2,7 @@
 //! either version and through the streaming frame decoder.
 
 use super::Finding;
-use crate::codec::{self, FrameDecoder, Packet, Version};
+use crate::codec::{self, CodecError, FrameDecoder, Packet, Version};
 use bytes::{Bytes, BytesMut};
 
 /// Frames the streaming pass takes from one input at most.
@@ -96,13 +96,7 @@ fn canonical(
         return Ok(());
     }
     let first = scratch.split().freeze();
-    let again = match p.packet_type() {
-        codec::PacketType::Connect => {
-            codec::decode_connect(&first).map(|(c, _)| Packet::Connect(Box::new(c)))
-        }
-        _ => codec::decode(&first, v),
-    };
-    match again {
+    match decode_as(p, &first, v) {
         Ok(q) if q == *p => Ok(()),
         other => {
             let mut second = BytesMut::new();
@@ -120,6 +114,18 @@ fn canonical(
                 canonical_differs,
             })
         }
+    }
+}
+
+/// Decodes `wire`, the encoding of `p`, the way a packet of its type is
+/// decoded: a CONNECT by [`codec::decode_connect`] (its version is its
+/// own), anything else as one packet of `v`.
+pub(super) fn decode_as(p: &Packet, wire: &Bytes, v: Version) -> Result<Packet, CodecError> {
+    match p {
+        Packet::Connect(_) => {
+            codec::decode_connect(wire).map(|(c, _)| Packet::Connect(Box::new(c)))
+        }
+        _ => codec::decode(wire, v),
     }
 }
 

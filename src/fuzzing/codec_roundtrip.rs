@@ -2,7 +2,8 @@
 //! [`crate::codec::arbitrary`], encoded, then decoded whole and as a stream.
 
 use super::Finding;
-use crate::codec::{self, FrameDecoder, Packet, PacketType, Version, arbitrary};
+use super::codec_decode::decode_as;
+use crate::codec::{self, FrameDecoder, PacketType, Version, arbitrary};
 use ::arbitrary::Unstructured;
 use bytes::BytesMut;
 
@@ -31,12 +32,7 @@ pub fn codec_roundtrip(data: &[u8]) -> Result<(), Finding> {
     }
     let wire = wire.freeze();
     let len_ok = codec::encoded_len(&p, v).is_ok_and(|n| n == wire.len());
-    let whole = match &p {
-        Packet::Connect(_) => {
-            codec::decode_connect(&wire).map(|(c, _)| Packet::Connect(Box::new(c)))
-        }
-        _ => codec::decode(&wire, v),
-    };
+    let whole = decode_as(&p, &wire, v);
     let mismatch = |after: String| Finding::RoundTrip {
         version: v,
         before: Box::new(p.clone()),
