@@ -375,14 +375,20 @@ pub fn decode(buf: &Bytes, version: Version) -> Result<Packet, CodecError> {
 /// Decodes exactly one complete CONNECT of either version and returns the
 /// version it declares. Any other packet type is [`CodecError::ExpectedConnect`].
 pub fn decode_connect(buf: &Bytes) -> Result<(Connect, Version), CodecError> {
-    let h = whole_frame(buf)?;
-    match decode_frame(buf, &h, None)? {
+    match decode_connect_packet(buf)? {
         (Packet::Connect(c), v) => Ok((*c, v)),
         (p, _) => Err(CodecError::ExpectedConnect {
             offset: 0,
             packet_type: p.packet_type(),
         }),
     }
+}
+
+/// [`decode_connect`] for a caller that wants the CONNECT as a [`Packet`]:
+/// it stays in the box it was decoded into instead of moving to a new one.
+pub(crate) fn decode_connect_packet(buf: &Bytes) -> Result<(Packet, Version), CodecError> {
+    let h = whole_frame(buf)?;
+    decode_frame(buf, &h, None)
 }
 
 /// Parses the fixed header and checks `buf` is exactly one frame.

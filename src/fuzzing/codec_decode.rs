@@ -24,8 +24,7 @@ pub fn codec_decode(data: &[u8]) -> Result<(), Finding> {
         }
     }
     let mut whole_connect = None;
-    if let Ok((c, v)) = codec::decode_connect(&buf) {
-        let p = Packet::Connect(Box::new(c));
+    if let Ok((p, v)) = codec::decode_connect_packet(&buf) {
         canonical(&p, v, Some(&buf[..]), &mut scratch)?;
         whole_connect = Some(p);
     }
@@ -122,9 +121,7 @@ fn canonical(
 /// own), anything else as one packet of `v`.
 pub(super) fn decode_as(p: &Packet, wire: &Bytes, v: Version) -> Result<Packet, CodecError> {
     match p {
-        Packet::Connect(_) => {
-            codec::decode_connect(wire).map(|(c, _)| Packet::Connect(Box::new(c)))
-        }
+        Packet::Connect(_) => codec::decode_connect_packet(wire).map(|(q, _)| q),
         _ => codec::decode(wire, v),
     }
 }
